@@ -1,0 +1,92 @@
+"""The JSON API, ``/api/v1/``: bearer-token authentication, JSON errors ``{"error": "..."}``."""
+from functools import wraps
+
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from . import sessions
+from .access import meeting_for_user, visible_meetings
+from .models import ApiToken
+from .serializers import meeting_detail, meeting_summary
+
+TRUE = {"1", "true", "yes", "on"}
+
+
+def error(message, status):
+    return JsonResponse({"error": message}, status=status)
+
+
+def authenticate(request):
+    """The user of an ``Authorization: Bearer <token>`` header, or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    found = ApiToken.objects.active().select_related("user").filter(digest=ApiToken.hash(token.strip())).first()
+    if found is None or not found.user.is_active:
+        return None
+    ApiToken.objects.filter(pk=found.pk).update(last_used_at=timezone.now())
+    return found.user
+
+
+def api_view(*methods):
+    """Bearer authentication and an allowed-methods check, both answered in JSON."""
+
+    def decorate(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            user = authenticate(request)
+            if user is None:
+                response = error("Authentication required: send 'Authorization: Bearer <token>'.", 401)
+                response["WWW-Authenticate"] = "Bearer"
+                return response
+            if request.method not in methods:
+                response = error(f"Method {request.method} not allowed.", 405)
+                response["Allow"] = ", ".join(methods)
+                return response
+            request.user = user
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+@api_view("GET", "POST")
+def meetings(request):
+    if request.method == "GET":
+        return JsonResponse({"meetings": [meeting_summary(m) for m in visible_meetings(request.user)[:200]]})
+    try:
+        meeting = sessions.start_upload(
+            request.user,
+            upload=request.FILES.get("file"),
+            title=request.POST.get("title", ""),
+            engine=request.POST.get("engine") or "local",
+            realtime=request.POST.get("realtime", "").lower() in TRUE,
+        )
+    except sessions.SessionError as exc:
+        return error(str(exc), 400)
+    return JsonResponse(meeting_detail(meeting), status=201)
+
+
+@api_view("GET")
+def meeting(request, meeting_id):
+    found, _ = meeting_for_user(request.user, meeting_id)
+    if found is None:
+        return error("No such meeting.", 404)
+    return JsonResponse(meeting_detail(found))
+
+
+@api_view("POST")
+def stop(request, meeting_id):
+    found, can_write = meeting_for_user(request.user, meeting_id)
+    if found is None:
+        return error("No such meeting.", 404)
+    if not can_write:
+        return error("You may not stop this meeting.", 403)
+    if not sessions.request_stop(found):
+        return error(f"The meeting has already ended ({found.status}).", 409)
+    found.refresh_from_db()
+    return JsonResponse(meeting_summary(found), status=202)

@@ -1,0 +1,35 @@
+from django import forms
+
+from streaming.engines import available_engines
+
+from .models import Meeting
+
+STARTABLE_SOURCES = [
+    (Meeting.Source.UPLOAD, Meeting.Source.UPLOAD.label),
+    (Meeting.Source.MICROPHONE, Meeting.Source.MICROPHONE.label),
+]
+
+
+class StartSessionForm(forms.Form):
+    title = forms.CharField(max_length=200, required=False)
+    source = forms.ChoiceField(choices=STARTABLE_SOURCES, initial=Meeting.Source.UPLOAD)
+    engine = forms.ChoiceField(choices=[], initial=Meeting.Engine.LOCAL)
+    file = forms.FileField(required=False, help_text="Any common audio or video file.")
+    realtime = forms.BooleanField(
+        required=False, label="Play at real-time pace", help_text="Watch it live, as if the meeting were happening now."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        labels = dict(Meeting.Engine.choices)
+        self.fields["engine"].choices = [(name, labels.get(name, name)) for name in available_engines()]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("source") == Meeting.Source.UPLOAD and not data.get("file"):
+            self.add_error("file", "Choose a recording to upload.")
+        return data
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, initial="API token")

@@ -1,0 +1,246 @@
+"""Session runners: each active meeting is run by exactly one runner, whether or not anyone watches.
+
+A :class:`RunnerPool` claims meetings with a conditional UPDATE on the lease columns (if it
+updated nothing, another runner got there first), renews the lease with a heartbeat, and takes
+over meetings whose lease expired because their runner died. On the embedded default the pool
+is an asyncio task inside the Daphne process; in production ``manage.py run_sessions`` runs the
+same pool in worker processes.
+"""
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from meetings.models import Meeting
+
+from . import events
+from .audio import AudioError
+from .control import WAKE_CHANNEL, SessionControl
+from .engines import engine_class
+from .engines.base import EngineError, SessionInfo
+from .persist import LeaseLost, apersist_event
+from .sources import source_class
+from .sources.base import PAUSE
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_PREFIX = "embedded:"
+
+
+def new_runner_id(embedded):
+    prefix = EMBEDDED_PREFIX if embedded else ""
+    return f"{prefix}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _lease_until():
+    return timezone.now() + timedelta(seconds=settings.RUNNER_LEASE_SECONDS)
+
+
+def claim(meeting_id, runner_id, *, take_embedded=False):
+    """Claim a meeting for ``runner_id``; True when this runner now holds its lease.
+
+    Free means no runner, or a lease that expired; ``take_embedded`` also takes meetings held by
+    an embedded runner, which only a restarted embedded server may do (its predecessor is gone).
+    """
+    free = Q(runner_id="") | Q(lease_expires_at__lt=timezone.now())
+    if take_embedded:
+        free |= Q(runner_id__startswith=EMBEDDED_PREFIX)
+    return bool(
+        Meeting.objects.filter(free, pk=meeting_id, status__in=Meeting.ACTIVE)
+        .exclude(runner_id=runner_id)
+        .update(runner_id=runner_id, lease_expires_at=_lease_until())
+    )
+
+
+def claimable_ids(runner_id, *, take_embedded=False):
+    free = Q(runner_id="") | Q(lease_expires_at__lt=timezone.now())
+    if take_embedded:
+        free |= Q(runner_id__startswith=EMBEDDED_PREFIX)
+    return list(
+        Meeting.objects.filter(free, status__in=Meeting.ACTIVE)
+        .exclude(runner_id=runner_id)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:50]
+    )
+
+
+def renew(meeting_id, runner_id):
+    """Extend the lease; returns ``(held, stop_requested)``."""
+    held = Meeting.objects.filter(pk=meeting_id, runner_id=runner_id, status__in=Meeting.ACTIVE).update(
+        lease_expires_at=_lease_until()
+    )
+    stop = Meeting.objects.filter(pk=meeting_id, stop_requested=True).exists()
+    return bool(held), stop
+
+
+def release(meeting_id, runner_id):
+    Meeting.objects.filter(pk=meeting_id, runner_id=runner_id).update(runner_id="", lease_expires_at=None)
+
+
+def _session_info(meeting_id):
+    meeting = Meeting.objects.select_related("owner").get(pk=meeting_id)
+    finals = meeting.utterances.filter(is_final=True).select_related("speaker").order_by("start_ms")
+    known = [(u.message_id, u.speaker.name if u.speaker else "", u.text, u.start_ms, u.end_ms) for u in finals]
+    resume_ms = finals.aggregate(end=Max("end_ms"))["end"] or 0
+    if meeting.source == Meeting.Source.MICROPHONE:
+        key = f"user-{meeting.owner_id}"
+        name = meeting.owner.get_full_name() or meeting.owner.get_username()
+    else:
+        key, name = "speaker-1", "Speaker 1"
+    info = SessionInfo(
+        meeting_id=meeting.pk,
+        title=meeting.title,
+        language=meeting.language,
+        started_at=meeting.started_at or timezone.now(),
+        speaker_key=key,
+        speaker_name=name,
+        resume_ms=resume_ms,
+        known_utterances=known,
+    )
+    return meeting, info
+
+
+async def run_session(meeting_id, runner_id):
+    """Run one claimed session to its end: completed, or failed with the reason.
+
+    Cancellation (a lost lease, a shutting-down worker) leaves the meeting as it is, for the
+    next runner to take over.
+    """
+    meeting, info = await sync_to_async(_session_info)(meeting_id)
+
+    async def emit(event):
+        await apersist_event(meeting_id, event, runner_id)
+
+    async def fail(reason):
+        log.warning("meeting %s failed: %s", meeting_id, reason)
+        await emit(events.session_status("failed", reason))
+
+    if meeting.stop_requested and meeting.status in (Meeting.Status.SCHEDULED, Meeting.Status.CONNECTING):
+        await emit(events.session_status("failed", "Stopped before the session started."))
+        return
+    try:
+        engine = engine_class(meeting.engine)(info, emit)
+        source_cls = source_class(meeting.source)
+    except (KeyError, EngineError) as exc:
+        await fail(f"The {meeting.get_source_display()} source on the {meeting.engine} engine is not available: {exc}")
+        return
+
+    async with SessionControl(meeting_id) as control:
+        source = source_cls(meeting, control, emit, resume_ms=info.resume_ms)
+        try:
+            if meeting.status == Meeting.Status.SCHEDULED:
+                await emit(events.session_status("connecting"))
+            await engine.open()
+            if meeting.status in (Meeting.Status.SCHEDULED, Meeting.Status.CONNECTING):
+                await emit(events.session_status("live"))
+            if meeting.stop_requested:
+                control.stopped.set()
+            async for chunk in source.chunks():
+                if chunk is PAUSE:
+                    await engine.pause()
+                else:
+                    await engine.send_audio(chunk)
+            if control.stopped.is_set():
+                await emit(events.session_status("stopping"))
+            await emit(events.session_status("processing"))
+            await engine.close()
+            await emit(events.session_status("completed"))
+        except (asyncio.CancelledError, LeaseLost):
+            # Another runner has (or will have) the session: leave it exactly as it is.
+            raise
+        except AudioError as exc:
+            await fail(f"The recording could not be read: {exc}")
+        except EngineError as exc:
+            await fail(str(exc))
+        except Exception as exc:
+            log.exception("meeting %s: session crashed", meeting_id)
+            await fail(f"Internal error in the session runner: {exc.__class__.__name__}: {exc}")
+
+
+class RunnerPool:
+    """Claims and runs sessions. ``embedded``: this is the only runner of the database (Daphne)."""
+
+    def __init__(self, *, embedded, max_sessions=None, poll_seconds=1.0):
+        self.runner_id = new_runner_id(embedded)
+        self.embedded = embedded
+        self.max_sessions = max_sessions or int(os.environ.get("PARLEY_MAX_SESSIONS", "16"))
+        self.poll_seconds = poll_seconds
+        self.tasks = {}
+        self._first_scan = True
+
+    async def serve(self):
+        log.info("runner %s serving", self.runner_id)
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            while True:
+                await self._claim_some()
+                await self._wait_for_work()
+        finally:
+            heartbeat.cancel()
+            for task in self.tasks.values():
+                task.cancel()
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+
+    async def _claim_some(self):
+        # A restarted embedded server takes back its predecessor's sessions at once.
+        take_embedded = self.embedded and self._first_scan
+        self._first_scan = False
+        for meeting_id in await sync_to_async(claimable_ids)(self.runner_id, take_embedded=take_embedded):
+            if len(self.tasks) >= self.max_sessions:
+                return
+            if meeting_id in self.tasks:
+                continue
+            if await sync_to_async(claim)(meeting_id, self.runner_id, take_embedded=take_embedded):
+                log.info("runner %s claimed meeting %s", self.runner_id, meeting_id)
+                task = asyncio.create_task(self._run(meeting_id))
+                self.tasks[meeting_id] = task
+
+    async def _run(self, meeting_id):
+        try:
+            await run_session(meeting_id, self.runner_id)
+        except LeaseLost as exc:
+            log.warning("runner %s: %s", self.runner_id, exc)
+        finally:
+            self.tasks.pop(meeting_id, None)
+            await sync_to_async(release)(meeting_id, self.runner_id)
+
+    async def _wait_for_work(self):
+        layer = get_channel_layer()
+        try:
+            await asyncio.wait_for(layer.receive(WAKE_CHANNEL), timeout=self.poll_seconds)
+        except TimeoutError:
+            pass
+
+    async def _heartbeat(self):
+        interval = max(1.0, settings.RUNNER_LEASE_SECONDS / 3)
+        while True:
+            await asyncio.sleep(interval)
+            for meeting_id, task in list(self.tasks.items()):
+                held, stop = await sync_to_async(renew)(meeting_id, self.runner_id)
+                if not held:
+                    log.warning("runner %s lost meeting %s", self.runner_id, meeting_id)
+                    task.cancel()
+                elif stop:
+                    from .control import send_stop
+
+                    await send_stop(meeting_id)
+
+
+_embedded_pool = None
+
+
+def ensure_embedded_pool():
+    """Start the in-process runner pool once, on the running event loop (embedded default)."""
+    global _embedded_pool
+    if _embedded_pool is None and settings.RUNNERS_IN_PROCESS:
+        pool = RunnerPool(embedded=True)
+        _embedded_pool = asyncio.get_running_loop().create_task(pool.serve())
+    return _embedded_pool

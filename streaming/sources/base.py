@@ -1,0 +1,23 @@
+"""The source interface: where a session's audio comes from."""
+
+# Yielded by a source between audio chunks when its audio paused (a socket dropped): the engine
+# closes the utterance in progress so nothing said before the pause waits on more audio.
+PAUSE = None
+
+
+class Source:
+    """Yields PCM s16le mono 16 kHz ``bytes`` (and :data:`PAUSE`) until its audio ends or a stop.
+
+    ``emit`` lets a source add events of its own (upload progress); ``resume_ms`` is the stream
+    offset a taken-over session continues from.
+    """
+
+    def __init__(self, meeting, control, emit, resume_ms=0):
+        self.meeting = meeting
+        self.control = control
+        self.emit = emit
+        self.resume_ms = resume_ms
+
+    async def chunks(self):
+        raise NotImplementedError
+        yield  # pragma: no cover

@@ -1,0 +1,45 @@
+"""Shared fixtures: alice owns meetings, bob is another member, charlie is staff."""
+from pathlib import Path
+
+import pytest
+from channels.layers import channel_layers
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # Tests start the runners they need themselves.
+    settings.RUNNERS_IN_PROCESS = False
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def data_dir():
+    return DATA
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-pass-1", first_name="Alice")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-pass-1")
+
+
+@pytest.fixture
+def charlie(django_user_model):
+    return django_user_model.objects.create_user("charlie", password="charlie-pass-1", is_staff=True)
+
+
+@pytest.fixture
+def meeting(alice):
+    from meetings.models import Meeting
+
+    return Meeting.objects.create(title="Planning", source="upload", engine="local", owner=alice)

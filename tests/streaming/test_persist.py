@@ -1,0 +1,141 @@
+"""The persister: numbered, idempotent, projected onto the hub, published only after commit."""
+import logging
+from datetime import date
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from meetings.models import Insight, Meeting, MeetingEvent, Summary, Topic, Utterance
+from streaming import events
+from streaming.persist import persist_event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ANN = events.user_ref("ann@example.com", "Ann")
+
+
+def said(message_id, text, start_ms, end_ms, user=ANN):
+    return events.message_response(message_id, text, user=user, start_ms=start_ms, end_ms=end_ms)
+
+
+def test_events_are_numbered_from_one_without_gaps(meeting):
+    for n in range(5):
+        persist_event(meeting.pk, events.progress(n, 10))
+    assert list(meeting.events.values_list("seq", flat=True)) == [1, 2, 3, 4, 5]
+    meeting.refresh_from_db()
+    assert meeting.last_seq == 5
+
+
+def test_each_meeting_has_its_own_sequence(meeting, alice):
+    other = Meeting.objects.create(title="Other", source="upload", owner=alice)
+    persist_event(meeting.pk, events.progress(1, 10))
+    persist_event(other.pk, events.progress(1, 10))
+    assert other.events.get().seq == 1
+
+
+def test_the_same_provider_message_is_stored_once(meeting):
+    first = persist_event(meeting.pk, said("m-1", "Hello there.", 0, 900))
+    again = persist_event(meeting.pk, said("m-1", "Hello there.", 0, 900))
+    assert first is not None and again is None
+    assert meeting.events.count() == 1
+    assert Utterance.objects.filter(meeting=meeting).count() == 1
+
+
+def test_a_malformed_event_is_logged_and_dropped(meeting, caplog):
+    with caplog.at_level(logging.WARNING, logger="streaming.persist"):
+        assert persist_event(meeting.pk, {"type": "message_response", "messages": [{"id": "x"}]}) is None
+    assert "payload.content" in caplog.text
+    assert meeting.events.count() == 0
+    # ...and the next good event still gets number 1.
+    assert persist_event(meeting.pk, events.progress(1, 2)).seq == 1
+
+
+def test_final_text_replaces_the_provisional_line(meeting):
+    persist_event(meeting.pk, events.recognition_result("we should", is_final=False, user=ANN, time_offset_ms=1000))
+    persist_event(meeting.pk, events.recognition_result("we should ship it", is_final=False, user=ANN, time_offset_ms=1000))
+    provisional = Utterance.objects.get(meeting=meeting, is_final=False)
+    assert provisional.text == "we should ship it"
+    persist_event(meeting.pk, said("m-1", "We should ship it Friday.", 1000, 2600))
+    utterance = Utterance.objects.get(meeting=meeting)
+    assert (utterance.text, utterance.is_final, utterance.start_ms, utterance.end_ms) == (
+        "We should ship it Friday.", True, 1000, 2600)
+    assert utterance.speaker.name == "Ann" and utterance.speaker.key == "ann@example.com"
+
+
+def test_insights_topics_and_summary_are_projected_with_their_utterances(meeting):
+    persist_event(meeting.pk, said("m-1", "Ann will send the deck by Friday.", 0, 2000))
+    persist_event(meeting.pk, said("m-2", "What is the budget?", 2000, 3000))
+    persist_event(meeting.pk, events.insight_response([
+        events.insight("i-1", "action_item", "Ann will send the deck by Friday.", message_ids=["m-1"],
+                       assignee="Ann", due=date(2026, 11, 27)),
+        events.insight("i-2", "question", "What is the budget?", message_ids=["m-2"]),
+    ]))
+    persist_event(meeting.pk, events.topic_response([events.topic("deck", 0.7, ["m-1"])]))
+    persist_event(meeting.pk, events.topic_response([events.topic("deck", 0.9, ["m-1"])]))
+    persist_event(meeting.pk, events.summary_response([("Ann will send the deck by Friday.", ["m-1"])]))
+
+    action = Insight.objects.get(provider_id="i-1")
+    assert (action.type, action.assignee, action.due) == ("action_item", "Ann", date(2026, 11, 27))
+    assert [u.message_id for u in action.utterances.all()] == ["m-1"]
+    topic = Topic.objects.get(meeting=meeting)
+    assert (topic.phrase, topic.score) == ("deck", 0.9)
+    assert Summary.objects.get(meeting=meeting).text == "Ann will send the deck by Friday."
+
+
+def test_status_events_drive_the_lifecycle(meeting):
+    for status in ("connecting", "live", "processing", "completed"):
+        persist_event(meeting.pk, events.session_status(status))
+    meeting.refresh_from_db()
+    assert meeting.status == "completed"
+    assert meeting.started_at and meeting.ended_at and meeting.started_at <= meeting.ended_at
+
+
+def test_an_impossible_transition_is_refused(meeting):
+    persist_event(meeting.pk, events.session_status("failed", "Upstream closed the socket."))
+    assert persist_event(meeting.pk, events.session_status("live")) is None
+    meeting.refresh_from_db()
+    assert (meeting.status, meeting.failure_reason) == ("failed", "Upstream closed the socket.")
+    assert list(meeting.events.values_list("type", flat=True)) == ["session_status"]
+
+
+def test_ending_a_session_clears_provisional_text(meeting):
+    persist_event(meeting.pk, events.session_status("live"))
+    persist_event(meeting.pk, events.recognition_result("and then", is_final=False, user=ANN, time_offset_ms=0))
+    persist_event(meeting.pk, events.session_status("failed", "Engine crashed."))
+    assert not Utterance.objects.filter(meeting=meeting).exists()
+
+
+def test_events_are_published_only_after_commit(meeting):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(meeting.group_name, channel)
+
+    def receive_now():
+        async def attempt():
+            import asyncio
+
+            try:
+                return await asyncio.wait_for(layer.receive(channel), timeout=0.2)
+            except TimeoutError:
+                return None
+
+        return async_to_sync(attempt)()
+
+    with transaction.atomic():
+        persist_event(meeting.pk, said("m-1", "Hello.", 0, 500))
+        assert receive_now() is None  # not yet committed: nothing leaves
+    message = receive_now()
+    assert message["type"] == "meeting.event" and message["seq"] == 1
+    assert message["event"]["messages"][0]["id"] == "m-1"
+
+
+def test_the_log_is_append_only_in_admin(admin_client, meeting):
+    persist_event(meeting.pk, events.progress(1, 2))
+    event = MeetingEvent.objects.get()
+    assert admin_client.get(f"/admin/meetings/meetingevent/{event.pk}/change/").status_code == 200
+    response = admin_client.post(f"/admin/meetings/meetingevent/{event.pk}/change/", {"type": "forged"})
+    assert response.status_code == 403
+    event.refresh_from_db()
+    assert event.type == "progress"
