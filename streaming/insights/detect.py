@@ -17,10 +17,11 @@ QUESTION, ACTION_ITEM, FOLLOW_UP = "question", "action_item", "follow_up"
 
 _LEAD = r"^(?:(?:so|and|but|okay|ok|um|uh|well|now|then|oh|right|also|sorry|yeah|alright)\b[\s,]*)*"
 _PRONOUN = r"(?:i|you|we|they|he|she|it|that|this|there)"
-_AUX = (
-    r"(?:can|could|would|will|should|shall|do|does|did|is|are|was|were|have|has|had|am|may|might|must|"
-    r"isn't|aren't|wasn't|weren't|don't|doesn't|didn't|won't|can't|couldn't|wouldn't|shouldn't|haven't|hasn't)"
+_AUX_WORDS = set(
+    "can could would will should shall do does did is are was were have has had am may might must isn't aren't "
+    "wasn't weren't don't doesn't didn't won't can't couldn't wouldn't shouldn't haven't hasn't".split()
 )
+_AUX = "(?:" + "|".join(sorted(_AUX_WORDS, key=len, reverse=True)) + ")"
 _SUBJECT = (
     r"(?:i|you|we|they|he|she|it|there|that|this|these|those|anyone|anybody|everyone|everybody|"
     r"someone|somebody|any|all|your|our|my|his|her|their)"
@@ -60,7 +61,10 @@ _FILLER_WORDS = "|".join(re.escape(f) for f in sorted(FILLERS, key=len, reverse=
 _DETERMINERS = {"the", "a", "an", "our", "your", "my", "this", "that", "their", "his", "her", "its"}
 
 _WEEKDAYS = [d.lower() for d in calendar.day_name]
-_MONTHS = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_MONTHS = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
 _NOT_NAMES = (
     FILLERS
     | set(_WEEKDAYS)
@@ -129,7 +133,7 @@ def classify(sentence, speakers=()):
         return ACTION_ITEM
     if is_question(sentence):
         return QUESTION
-    if _is_commitment(lowered) or _named_person(sentence, speakers, modal_only=True):
+    if _is_commitment(lowered) or _named_person(sentence, speakers, shapes=("modal",)):
         return ACTION_ITEM
     return None
 
@@ -195,11 +199,11 @@ def _normalise(sentence):
 
 
 def _is_request(sentence, lowered, speakers):
-    if _IMPERATIVE.search(lowered):
-        return not _negated(lowered, _IMPERATIVE.search(lowered).start())
-    request = _YOU_REQUEST.search(lowered)
-    # "Can you see that?" is a question; "can you please …" or "John, can you …" asks for work.
-    return bool(request) and ("please" in request.group(0) or bool(_named_person(sentence, speakers)))
+    imperative = _IMPERATIVE.search(lowered)
+    if imperative:
+        return not _negated(lowered, imperative.start())
+    # "Can you see that?" is a question; "John, can you …" and "John, book …" ask for work.
+    return bool(_named_person(sentence, speakers, shapes=("addressed", "trailing")))
 
 
 def _is_commitment(lowered):
@@ -215,17 +219,19 @@ def _negated(lowered, position):
     return bool(_NEGATED.search(lowered[:position]))
 
 
-def _named_person(sentence, speakers, modal_only=False):
+def _named_person(sentence, speakers, shapes=("addressed", "modal", "trailing")):
     """A person the sentence addresses ("John, can you …", "… by Friday, John?") or names before
     a modal ("Sarah will …"); known speakers first, then any capitalised first name."""
     text = sentence.replace("’", "'")
     asks = bool(_YOU_REQUEST.search(text.lower())) or "please" in text.lower()
     for pattern, flags, display in _name_patterns(speakers):
-        shapes = [("modal", r"(?:^|(?<=[\s,]))(" + pattern + r")" + _MODAL_AFTER_NAME)]
-        if not modal_only:
-            shapes.insert(0, ("addressed", r"^(?i:\W*(?:" + _FILLER_WORDS + r")\b[\s,]*)*(" + pattern + r")\s*,"))
-            shapes.append(("trailing", r",\s*(" + pattern + r")\s*[?.!]?$"))
-        for shape, rule in shapes:
+        rules = {
+            "addressed": r"^(?i:\W*(?:" + _FILLER_WORDS + r")\b[\s,]*)*(" + pattern + r")\s*,",
+            "modal": r"(?:^|(?<=[\s,]))(" + pattern + r")" + _MODAL_AFTER_NAME,
+            "trailing": r",\s*(" + pattern + r")\s*[?.!]?$",
+        }
+        for shape in shapes:
+            rule = rules[shape]
             for match in re.finditer(rule, text, flags):
                 word = match.group(1)
                 before = words(text[: match.start(1)])
@@ -257,7 +263,7 @@ def _name_patterns(speakers):
 def _starts_imperative(rest):
     # "John, book the room" — an addressed name followed by a bare verb, not "John, I think …".
     tokens = words(rest)
-    return bool(tokens) and tokens[0] not in _NOT_NAMES and not tokens[0].endswith("ing")
+    return bool(tokens) and tokens[0] not in _NOT_NAMES | _AUX_WORDS and not tokens[0].endswith("ing")
 
 
 def _end_of(unit, today):

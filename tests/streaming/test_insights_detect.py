@@ -38,7 +38,8 @@ def kinds_by_sentence(turns, index):
 def test_clean_strips_corpus_annotation():
     raw = "{vocalsound} Are we {disfmarker} we're not allowed to dim the lights so people can see that a bit better ?"
     assert clean(raw) == "Are we we're not allowed to dim the lights so people can see that a bit better?"
-    assert clean("we had three videos , a T_V_ and a sort of amp {gap} .") == "we had three videos, a TV and a sort of amp."
+    raw = "we had three videos , a T_V_ and a sort of amp {gap} ."
+    assert clean(raw) == "we had three videos, a TV and a sort of amp."
     assert clean("so let 's make a new node , we 're done") == "so let's make a new node, we're done"
     assert clean("{vocalsound}") == ""
 
@@ -151,6 +152,20 @@ def test_lowercase_known_speaker_before_a_modal():
 def test_capitalised_name_before_will_with_ordinal_day():
     [item] = found("Sarah will draft the proposal by the 15th", speaker="Ann")
     assert (item.kind, item.assignee, item.due) == (ACTION_ITEM, "Sarah", date(2024, 3, 15))
+
+
+def test_addressed_imperative_and_trailing_name():
+    [item] = found("John, book the room for Monday", speakers=["Ann"])
+    assert (item.kind, item.assignee, item.due) == (ACTION_ITEM, "John", date(2024, 3, 11))
+    [item] = found("Could you send it by Friday, Jane?", speakers=["Ann"])
+    assert (item.kind, item.assignee) == (ACTION_ITEM, "Jane")
+
+
+def test_a_name_alone_does_not_take_over_the_speakers_commitment():
+    [item] = found("I'll send it to you, Jane.", speaker="Ann")
+    assert item.assignee == "Ann"
+    [item] = found("Sarah, are you coming to the review?", speakers=["Sarah"])
+    assert item.kind == QUESTION
 
 
 def test_generic_speaker_label_is_still_the_assignee():

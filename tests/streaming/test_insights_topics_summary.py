@@ -20,7 +20,8 @@ MEETINGS = Path(__file__).resolve().parent.parent / "data" / "meetings"
 def load(name):
     """(utterances with ``id``/``text`` in turn order, the human summary of the whole meeting)."""
     data = json.loads((MEETINGS / f"{name}.json").read_text())
-    utterances = tuple(SimpleNamespace(id=f"{name}-{i}", text=t["content"]) for i, t in enumerate(data["meeting_transcripts"]))
+    turns = data["meeting_transcripts"]
+    utterances = tuple(SimpleNamespace(id=f"{name}-{i}", text=t["content"]) for i, t in enumerate(turns))
     return utterances, data["general_query_list"][0]["answer"]
 
 
@@ -71,7 +72,8 @@ def test_every_topic_points_at_utterances_that_contain_it(name):
 def test_topics_respect_max_topics_and_ignore_fillers(es2004a):
     utterances, _ = es2004a
     assert len(extract_topics(utterances, max_topics=3)) == 3
-    chatter = [SimpleNamespace(id=str(i), text=t) for i, t in enumerate(["Yeah.", "Mm-hmm.", "Okay , right .", "{vocalsound}"])]
+    chatter = [SimpleNamespace(id=str(i), text=t)
+               for i, t in enumerate(["Yeah.", "Mm-hmm.", "Okay , right .", "{vocalsound}"])]
     assert extract_topics(chatter) == []
     assert extract_topics([]) == []
 
@@ -117,7 +119,8 @@ def test_summary_size_and_edge_cases(es2004a):
     utterances, _ = es2004a
     assert len(summarize(utterances, max_sentences=3)) == 3
     assert summarize([]) == []
-    assert summarize([SimpleNamespace(id="a", text="{vocalsound}"), SimpleNamespace(id="b", text="Yeah , okay .")]) == []
+    chatter = [SimpleNamespace(id="a", text="{vocalsound}"), SimpleNamespace(id="b", text="Yeah , okay .")]
+    assert summarize(chatter) == []
     # A short exchange with no long sentence still gets a summary rather than none.
     short = [SimpleNamespace(id="a", text="The budget is fine."), SimpleNamespace(id="b", text="Yeah.")]
     assert summarize(short) == [("The budget is fine.", ["a"])]
