@@ -69,15 +69,19 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(base_url=server, permissions=["microphone"])
-    page = context.new_page()
-    page.set_default_timeout(30_000)
+def login(page, server):
     page.goto("/accounts/login/")
     page.fill("#id_username", "admin")
     page.fill("#id_password", ADMIN_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{server}/")
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(base_url=server)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    login(page, server)
     yield page
     context.close()

@@ -74,7 +74,7 @@ def test_the_review_page_shows_summary_turns_insights_and_topics(client, alice, 
     assert html.count('class="turn"') == 1  # two utterances of one speaker make one turn
     assert "→ Ann" in html and f'href="#u{first.pk}"' in html
     assert "budget deck" in html
-    assert 'data-ms="65000"' in html
+    assert 'data-start-ms="65000"' in html and ">1:05<" in html
 
 
 def test_the_detail_url_goes_to_live_or_review_by_status(client, alice, meeting):
