@@ -14,8 +14,10 @@ from .models import ApiToken, Meeting
 
 @login_required
 def meeting_list(request):
-    meetings = visible_meetings(request.user).select_related("owner")[:200]
-    return render(request, "meetings/list.html", {"meetings": meetings})
+    meetings = list(visible_meetings(request.user).select_related("owner")[:200])
+    # While a session runs the list refreshes itself, so its badges stay current.
+    any_active = any(m.is_active for m in meetings)
+    return render(request, "meetings/list.html", {"meetings": meetings, "any_active": any_active})
 
 
 @login_required
