@@ -68,7 +68,16 @@ class SessionControl:
 
     async def _listen(self):
         while True:
-            message = await self._layer.receive(self._channel)
+            try:
+                message = await self._layer.receive(self._channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A Redis hiccup must not deafen the session; the runner's heartbeat also
+                # re-reads stop requests from the database, so nothing depends on one message.
+                log.warning("meeting %s: channel layer receive failed (%r), retrying", self.meeting_id, exc)
+                await asyncio.sleep(0.5)
+                continue
             kind = message.get("type")
             if kind == "audio.chunk":
                 self._put(message["pcm"])

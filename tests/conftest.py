@@ -1,4 +1,5 @@
 """Shared fixtures: alice owns meetings, bob is another member, charlie is staff."""
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,12 @@ def _isolated(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     # Tests start the runners they need themselves.
     settings.RUNNERS_IN_PROCESS = False
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
+    # The production run of the suite (REDIS_URL set) keeps the Redis channel layer, on a
+    # prefix of its own so that test runs never hear each other.
+    if settings.REDIS_URL:
+        settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test-{os.getpid()}"
+    else:
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()

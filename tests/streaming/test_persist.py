@@ -1,15 +1,16 @@
 """The persister: numbered, idempotent, projected onto the hub, published only after commit."""
+import asyncio
 import logging
 from datetime import date
 
 import pytest
-from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 from meetings.models import Insight, Meeting, MeetingEvent, Summary, Topic, Utterance
 from streaming import events
-from streaming.persist import persist_event
+from streaming.persist import LeaseLost, persist_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,28 +108,39 @@ def test_ending_a_session_clears_provisional_text(meeting):
     assert not Utterance.objects.filter(meeting=meeting).exists()
 
 
-def test_events_are_published_only_after_commit(meeting):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(meeting.group_name, channel)
-
-    def receive_now():
-        async def attempt():
-            import asyncio
-
-            try:
-                return await asyncio.wait_for(layer.receive(channel), timeout=0.2)
-            except TimeoutError:
-                return None
-
-        return async_to_sync(attempt)()
-
+def test_events_are_published_only_after_commit(meeting, monkeypatch):
+    published = []
+    monkeypatch.setattr("streaming.persist.publish", lambda *args: published.append(args))
     with transaction.atomic():
         persist_event(meeting.pk, said("m-1", "Hello.", 0, 500))
-        assert receive_now() is None  # not yet committed: nothing leaves
-    message = receive_now()
+        assert published == []  # not yet committed: nothing leaves
+    assert [(meeting_id, seq) for meeting_id, seq, _ in published] == [(meeting.pk, 1)]
+
+
+def test_a_rolled_back_event_is_never_published(meeting, monkeypatch):
+    published = []
+    monkeypatch.setattr("streaming.persist.publish", lambda *args: published.append(args))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        persist_event(meeting.pk, said("m-1", "Hello.", 0, 500))
+        raise RuntimeError("the surrounding work failed")
+    assert published == [] and not meeting.events.exists()
+
+
+async def test_the_meetings_group_receives_each_event_with_its_number(meeting):
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(meeting.group_name, channel)
+    await database_sync_to_async(persist_event)(meeting.pk, said("m-1", "Hello.", 0, 500))
+    message = await asyncio.wait_for(layer.receive(channel), timeout=5)
     assert message["type"] == "meeting.event" and message["seq"] == 1
     assert message["event"]["messages"][0]["id"] == "m-1"
+
+
+def test_a_runner_that_lost_its_lease_cannot_write(meeting):
+    Meeting.objects.filter(pk=meeting.pk).update(runner_id="runner-b")
+    with pytest.raises(LeaseLost):
+        persist_event(meeting.pk, said("m-1", "Hello.", 0, 500), runner_id="runner-a")
+    assert persist_event(meeting.pk, said("m-1", "Hello.", 0, 500), runner_id="runner-b").seq == 1
 
 
 def test_the_log_is_append_only_in_admin(admin_client, meeting):

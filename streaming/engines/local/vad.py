@@ -92,10 +92,13 @@ class Segmenter:
 
     Speech starts at a frame with probability ≥ ``threshold``; it ends once probabilities
     have stayed below ``threshold`` for ``min_silence_ms``, counted from the first frame under
-    ``neg_threshold``. Utterances get ``pad_ms`` of audio each side (never overlapping the
-    previous one), shorter speech than ``min_speech_ms`` is ignored, and an utterance reaching
-    ``max_ms`` is cut at the quietest frame of its last ``cut_window_ms`` so that no word is
-    split; the speech then goes on as a new utterance.
+    ``neg_threshold``. An utterance still shorter than ``short_ms`` waits ``short_silence_ms``
+    instead: Whisper decodes a lone word ("Yes.", "Laughing.") badly without the words around
+    it, so a short phrase is better joined to the next one when that follows soon.
+    Utterances get ``pad_ms`` of audio each side (never overlapping the previous one), speech
+    shorter than ``min_speech_ms`` is ignored, and an utterance reaching ``max_ms`` is cut at
+    the quietest frame of its last ``cut_window_ms`` so that no word is split; the speech
+    then goes on as a new utterance.
     """
 
     def __init__(
@@ -104,14 +107,18 @@ class Segmenter:
         threshold: float = 0.5,
         neg_threshold: float = 0.35,
         min_silence_ms: int = 400,
+        short_ms: int = 2_000,
+        short_silence_ms: int = 800,
         pad_ms: int = 200,
-        min_speech_ms: int = 250,
+        min_speech_ms: int = 200,
         max_ms: int = 10_000,
         cut_window_ms: int = 2_000,
     ):
         self.threshold = threshold
         self.neg_threshold = neg_threshold
         self._min_silence = _samples(min_silence_ms)
+        self._short = _samples(short_ms)
+        self._short_silence = _samples(short_silence_ms)
         self._pad = _samples(pad_ms)
         self._min_speech = _samples(min_speech_ms)
         self._max = _samples(max_ms)
@@ -187,7 +194,10 @@ class Segmenter:
         elif prob < self.neg_threshold and self._silence_start is None:
             self._silence_start = frame_start
         frame_end = frame_start + FRAME
-        if self._silence_start is not None and frame_end - self._silence_start >= self._min_silence:
+        needed = self._min_silence
+        if self._silence_start is not None and self._silence_start - self._utt_start < self._short:
+            needed = self._short_silence
+        if self._silence_start is not None and frame_end - self._silence_start >= needed:
             speech_end = self._silence_start
             if speech_end - self._speech_start >= self._min_speech:
                 done.append(self._close(min(speech_end + self._pad, frame_end)))
