@@ -170,7 +170,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def capacity(pool, ks: list[int], *, seconds: float | None, aligned: bool) -> list[dict]:
+def capacity(pool, ks: list[int], *, seconds: float | None, aligned: bool,
+             report=lambda row: None) -> list[dict]:
+    """Run each K in ``ks``; ``report(row)`` is called as each finishes."""
     from streaming.audio import iter_pcm
 
     clip = b"".join(iter_pcm(CAPACITY_CLIP, chunk_ms=10_000))
@@ -201,7 +203,7 @@ def capacity(pool, ks: list[int], *, seconds: float | None, aligned: bool) -> li
             ),
             "wall_s": time.perf_counter() - started,
         })
-        print(_capacity_line(rows[-1]), file=sys.stderr, flush=True)
+        report(rows[-1])
     return rows
 
 
@@ -251,7 +253,11 @@ def main(argv=None):
               f"to on_final")
         print("  K  finals  p50 s  p95 s  max s  partials/min  max ≤ 2 s")
         sys.stdout.flush()
-    cap = capacity(pool, ks, seconds=seconds, aligned=args.aligned)
+    if args.json:
+        report = lambda row: print(_capacity_line(row), file=sys.stderr, flush=True)  # noqa: E731
+    else:
+        report = lambda row: print(_capacity_line(row), flush=True)  # noqa: E731
+    cap = capacity(pool, ks, seconds=seconds, aligned=args.aligned, report=report)
     passing = [r["k"] for r in cap if r["max_s"] is not None and r["max_s"] <= LATENCY_TARGET_S]
     sustained = max(passing, default=0)
     if args.json:

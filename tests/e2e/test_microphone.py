@@ -6,7 +6,7 @@ import av
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import CHROMIUM, login
+from tests.e2e.conftest import launch, login
 
 pytestmark = pytest.mark.e2e
 
@@ -24,17 +24,12 @@ def wav_copy(flac, wav):
         target.mux(out.encode(None))
 
 
-def test_speaking_into_the_microphone_makes_a_live_transcript(server, data_dir, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_speaking_into_the_microphone_makes_a_live_transcript(playwright, server, data_dir, tmp_path):
     wav = tmp_path / "speech.wav"
     wav_copy(data_dir / "audio" / "two_cities.flac", wav)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--use-fake-ui-for-media-stream",
-                  "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"],
-        )
+    browser = launch(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                     f"--use-file-for-fake-audio-capture={wav}")
+    try:
         context = browser.new_context(base_url=server, permissions=["microphone"])
         page = context.new_page()
         page.set_default_timeout(30_000)
@@ -52,4 +47,5 @@ def test_speaking_into_the_microphone_makes_a_live_transcript(server, data_dir, 
         expect(page.locator("#status")).to_have_text("completed", timeout=30_000)
         assert "worst of times" in page.locator("#transcript").inner_text().lower()
         expect(page.locator("#transcript li.final .who").first).to_contain_text("admin")
+    finally:
         browser.close()
