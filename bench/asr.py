@@ -9,9 +9,10 @@ whole-file mode (:func:`transcribe_file`), and, when ``bench.session`` exists, t
 uploading the file to its meeting being completed.
 
 Then capacity: K simultaneous sessions in this one process, each fed two_cities at real-time
-pace (100 ms of audio, then sleep to the wall clock). Sessions start together but each at a
-different point of the clip (rotated by i/K of its length), as independent meetings would,
-rather than all pausing at the same instant (``--aligned`` measures that worst case). Latency
+pace (100 ms of audio, then sleep to the wall clock). As independent meetings would, the
+sessions start at different moments (spread over 10 s) and each at a different point of the
+clip (rotated by i/K of its length), rather than all pausing and ending at the same instant
+(``--aligned`` measures that worst case: same start, same audio). Latency
 is measured from the end of each final utterance (its end in stream time, padding included,
 turned into wall time) to the moment ``on_final`` fires. Sustained capacity = the largest K
 whose maximum latency is ≤ 2 s.
@@ -36,6 +37,7 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 CAPACITY_CLIP = DATA / "audio" / "two_cities.flac"
 LATENCY_TARGET_S = 2.0
 CHUNK_MS = 100
+STAGGER_S = 10.0  # session starts are spread over this much time, so their ends do not coincide
 
 
 def wer(reference: str, hypothesis: str) -> float:
@@ -139,10 +141,13 @@ def accuracy(pool, *, end_to_end: bool) -> tuple[list[dict], str | None]:
 
 # -- capacity --------------------------------------------------------------------------------
 
-async def live_session(pcm: bytes, pool, latencies: list[float], partials: list[int]):
-    """Feed ``pcm`` at real-time pace; append each final's latency (s) to ``latencies``."""
+async def live_session(pcm: bytes, pool, latencies: list[float], partials: list[int],
+                       delay_s: float = 0.0):
+    """After ``delay_s``, feed ``pcm`` at real-time pace; append each final's latency (s) to
+    ``latencies`` and the number of partials to ``partials``."""
     from streaming.engines.local.asr import StreamingTranscriber
 
+    await asyncio.sleep(delay_s)
     chunk = CHUNK_MS * 32
     t0 = time.perf_counter()
     count = 0
@@ -187,7 +192,10 @@ def capacity(pool, ks: list[int], *, seconds: float | None, aligned: bool,
         partials: list[int] = []
 
         async def run_all():
-            await asyncio.gather(*(live_session(s, pool, latencies, partials) for s in streams))
+            await asyncio.gather(*(
+                live_session(s, pool, latencies, partials, 0 if aligned else i * STAGGER_S / k)
+                for i, s in enumerate(streams)
+            ))
 
         started = time.perf_counter()
         asyncio.run(run_all())

@@ -99,7 +99,8 @@ def _session_info(meeting_id):
         meeting_id=meeting.pk,
         title=meeting.title,
         language=meeting.language,
-        started_at=meeting.started_at or timezone.now(),
+        # Local time: "tomorrow" in an action item means the meeting's tomorrow.
+        started_at=timezone.localtime(meeting.started_at or timezone.now()),
         speaker_key=key,
         speaker_name=name,
         resume_ms=resume_ms,

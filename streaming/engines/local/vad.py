@@ -19,6 +19,8 @@ SAMPLE_RATE = 16000
 FRAME = 512  # samples per VAD decision (32 ms): the size the v6 network was trained on
 _CONTEXT = 64  # samples of the previous frame the network sees before each frame
 _STATE_SHAPE = (1, 1, 128)
+# A dip in speech this long (3 frames) is a gap between words, not a stop consonant.
+_BRIEF_PAUSE = 3 * FRAME
 
 _session = None
 _session_lock = threading.Lock()
@@ -96,9 +98,10 @@ class Segmenter:
     instead: Whisper decodes a lone word ("Yes.", "Laughing.") badly without the words around
     it, so a short phrase is better joined to the next one when that follows soon.
     Utterances get ``pad_ms`` of audio each side (never overlapping the previous one), speech
-    shorter than ``min_speech_ms`` is ignored, and an utterance reaching ``max_ms`` is cut at
-    the quietest frame of its last ``cut_window_ms`` so that no word is split; the speech
-    then goes on as a new utterance.
+    shorter than ``min_speech_ms`` is ignored, and an utterance is cut before ``max_ms`` so
+    that no word is split: in the middle of the first brief pause (≥ ~100 ms) within its last
+    ``cut_window_ms`` before the limit, else at the quietest frame of that window when the
+    limit is reached. The speech then goes on as a new utterance.
     """
 
     def __init__(
@@ -202,13 +205,30 @@ class Segmenter:
             if speech_end - self._speech_start >= self._min_speech:
                 done.append(self._close(min(speech_end + self._pad, frame_end)))
             self._speech_start = self._silence_start = None
-        elif frame_end - self._utt_start >= self._max:
-            cut = self._quietest(frame_end)
+        elif self._cut_due(frame_end):
+            cut = self._cut_point(frame_end)
             done.append(self._close(cut))
             self._speech_start = cut
             self._utt_start = cut
             if self._silence_start is not None and self._silence_start < cut:
                 self._silence_start = cut
+
+    def _cut_due(self, frame_end: int) -> bool:
+        length = frame_end - self._utt_start
+        if length >= self._max:
+            return True
+        # In the last cut window before the limit, a brief pause is a good enough place to
+        # cut, and cutting there now beats cutting up to a whole window later.
+        return (
+            length >= self._max - self._cut_window
+            and self._silence_start is not None
+            and frame_end - self._silence_start >= _BRIEF_PAUSE
+        )
+
+    def _cut_point(self, frame_end: int) -> int:
+        if self._silence_start is not None and frame_end - self._silence_start >= _BRIEF_PAUSE:
+            return (self._silence_start + frame_end) // 2
+        return self._quietest(frame_end)
 
     def _quietest(self, end: int) -> int:
         """The middle of the lowest-energy frame in the last ``cut_window`` before ``end``."""
