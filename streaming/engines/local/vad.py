@@ -21,6 +21,8 @@ _CONTEXT = 64  # samples of the previous frame the network sees before each fram
 _STATE_SHAPE = (1, 1, 128)
 # A dip in speech this long (3 frames) is a gap between words, not a stop consonant.
 _BRIEF_PAUSE = 3 * FRAME
+# A frame this much quieter than the utterance's median (-13 dB) is a gap between words.
+_GAP_ENERGY = 0.05
 
 _session = None
 _session_lock = threading.Lock()
@@ -205,39 +207,38 @@ class Segmenter:
             if speech_end - self._speech_start >= self._min_speech:
                 done.append(self._close(min(speech_end + self._pad, frame_end)))
             self._speech_start = self._silence_start = None
-        elif self._cut_due(frame_end):
-            cut = self._cut_point(frame_end)
-            done.append(self._close(cut))
-            self._speech_start = cut
-            self._utt_start = cut
-            if self._silence_start is not None and self._silence_start < cut:
-                self._silence_start = cut
+        else:
+            cut = self._cut_point(frame_start, frame_end)
+            if cut is not None:
+                done.append(self._close(cut))
+                self._speech_start = cut
+                self._utt_start = cut
+                if self._silence_start is not None and self._silence_start < cut:
+                    self._silence_start = cut
 
-    def _cut_due(self, frame_end: int) -> bool:
+    def _cut_point(self, frame_start: int, frame_end: int) -> int | None:
+        """Where to cut the open utterance now, or ``None`` to let it grow."""
         length = frame_end - self._utt_start
         if length >= self._max:
-            return True
-        # In the last cut window before the limit, a brief pause is a good enough place to
-        # cut, and cutting there now beats cutting up to a whole window later.
-        return (
-            length >= self._max - self._cut_window
-            and self._silence_start is not None
-            and frame_end - self._silence_start >= _BRIEF_PAUSE
-        )
-
-    def _cut_point(self, frame_end: int) -> int:
+            return self._quietest(frame_end)
+        if length < self._max - self._cut_window:
+            return None
+        # Close to the limit, the first gap between words is a good enough place to cut, and
+        # cutting there at once beats cutting up to a whole window back later.
         if self._silence_start is not None and frame_end - self._silence_start >= _BRIEF_PAUSE:
             return (self._silence_start + frame_end) // 2
-        return self._quietest(frame_end)
+        energy = float(np.mean(np.square(self._slice(frame_start, frame_end))))
+        typical = float(np.median(_frame_energies(self._slice(self._utt_start, frame_end))))
+        if energy < _GAP_ENERGY * typical:
+            return frame_start + FRAME // 2
+        return None
 
     def _quietest(self, end: int) -> int:
         """The middle of the lowest-energy frame in the last ``cut_window`` before ``end``."""
         start = max(end - self._cut_window, self._utt_start + self._min_speech)
-        audio = self._slice(start, end)
-        n = len(audio) // FRAME
-        if n == 0:
+        energy = _frame_energies(self._slice(start, end))
+        if len(energy) == 0:
             return end
-        energy = np.square(audio[: n * FRAME].reshape(n, FRAME)).mean(axis=1)
         return start + int(np.argmin(energy)) * FRAME + FRAME // 2
 
     def _close(self, end: int) -> Segment:
@@ -254,6 +255,12 @@ class Segmenter:
         if drop:
             self._buf = self._buf[drop:]
             self._buf_start += drop
+
+
+def _frame_energies(audio: np.ndarray) -> np.ndarray:
+    """Mean square of each whole 512-sample frame of ``audio``."""
+    n = len(audio) // FRAME
+    return np.square(audio[: n * FRAME].reshape(n, FRAME)).mean(axis=1)
 
 
 def _samples(ms: int) -> int:
