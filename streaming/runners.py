@@ -156,6 +156,7 @@ async def run_session(meeting_id, runner_id):
             await emit(events.session_status("completed"))
         except (asyncio.CancelledError, LeaseLost):
             # Another runner has (or will have) the session: leave it exactly as it is.
+            engine.abort()
             raise
         except AudioError as exc:
             await fail(f"The recording could not be read: {exc}")

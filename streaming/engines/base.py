@@ -57,3 +57,6 @@ class Engine:
     async def close(self):
         """End of audio: flush the last utterance, then emit final insights, topics and summary."""
         raise NotImplementedError
+
+    def abort(self):
+        """The session was taken from this runner: stop emitting at once, flush nothing."""

@@ -177,3 +177,14 @@ async def test_a_restarted_server_takes_over_a_live_upload_without_duplicates_or
 
 async def count_finals(meeting, n):
     return len(await finals(meeting)) >= n
+
+
+async def test_a_cancelled_runner_stops_emitting_at_once(alice, data_dir):
+    meeting = await make_meeting(alice, recording=data_dir / "audio" / "two_cities.flac")
+    task = asyncio.create_task(run_claimed(meeting))
+    await wait_for(lambda: count_finals(meeting, 1), timeout=30)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    last = (await reload(meeting)).last_seq
+    await asyncio.sleep(2)  # decodes already queued would have landed by now
+    assert (await reload(meeting)).last_seq == last

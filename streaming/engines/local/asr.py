@@ -421,11 +421,17 @@ class StreamingTranscriber:
     async def flush(self):
         """End of stream: close the utterance in progress and wait for all finals."""
         await self._close_utterance()
-        if self._partial_task is not None:
-            self._partial_task.cancel()
-        if self._deliverer is not None:
-            self._deliverer.cancel()
-            self._deliverer = None
+        self.cancel()
+
+    def cancel(self):
+        """Stop delivering anything, at once: pending decodes finish but reach no callback.
+
+        For a session that moved to another runner, which transcribes that audio itself.
+        """
+        for task in (self._partial_task, self._deliverer):
+            if task is not None:
+                task.cancel()
+        self._partial_task = self._deliverer = None
 
     async def _close_utterance(self):
         self._raise_error()

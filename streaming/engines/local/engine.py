@@ -50,6 +50,10 @@ class LocalEngine(Engine):
     async def pause(self):
         await self.transcriber.pause()
 
+    def abort(self):
+        if hasattr(self, "transcriber"):
+            self.transcriber.cancel()
+
     async def close(self):
         await self.transcriber.flush()
         await self.emit(events.platform("recognition_stopped"))
