@@ -168,3 +168,8 @@ MIC_IDLE_SECONDS = int(env_str("PARLEY_MIC_IDLE_SECONDS", "600"))
 # threads, which an in-memory SQLite database serves poorly.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = TIME_ZONE
