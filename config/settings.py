@@ -33,10 +33,40 @@ def env_str(name, default=""):
     return os.environ.get(name, default)
 
 
-DEBUG = env_bool("DEBUG", default=True)
-SECRET_KEY = env_str("SECRET_KEY", "parley-embedded-default-not-secret")
-ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
-CSRF_TRUSTED_ORIGINS = [o for o in env_str("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+def env_list(name, default=""):
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# Production mode (PARLEY_PRODUCTION=true, set by the Procfile) refuses unsafe settings below;
+# the embedded default keeps working with no environment at all.
+PRODUCTION = env_bool("PARLEY_PRODUCTION", default=False)
+DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+DEFAULT_SECRET_KEY = "parley-embedded-default-not-secret"
+SECRET_KEY = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Key for provider secrets at rest (a Fernet key: 32 url-safe base64-encoded bytes, from
+# `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`).
+# Unset on the embedded default: a key is derived from SECRET_KEY.
+ENCRYPTION_KEY = env_str("PARLEY_ENCRYPTION_KEY")
+
+# E-mail: the console on the embedded default, SMTP when EMAIL_HOST is set.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = int(env_str("EMAIL_PORT", "587"))
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=EMAIL_PORT == 465)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "parley@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Behind a TLS-terminating proxy (docs/deployment.md): cookies only over HTTPS.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("PARLEY_BEHIND_TLS_PROXY") else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("PARLEY_SECURE_COOKIES", default=False)
 
 INSTALLED_APPS = [
     "daphne",
@@ -106,7 +136,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 60},
+            # redis-py's pool fails at once past max_connections (default 100): hundreds of
+            # browsers closing together each leave their group on a connection of their own.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": int(env_str("PARLEY_REDIS_MAX_CONNECTIONS", "1000"))}],
+                "capacity": 1500,
+                "expiry": 60,
+            },
         }
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -124,6 +160,40 @@ else:
 # separate `manage.py run_sessions` worker claims them and this is switched off for Daphne.
 RUNNERS_IN_PROCESS = env_bool("PARLEY_RUNNERS_IN_PROCESS", default=not REDIS_URL)
 RUNNER_LEASE_SECONDS = int(env_str("PARLEY_RUNNER_LEASE_SECONDS", "30"))
+# How long the persister keeps retrying an event while PostgreSQL is unreachable.
+PERSIST_RETRY_SECONDS = float(env_str("PARLEY_PERSIST_RETRY_SECONDS", "60"))
+
+
+def unsafe_production_settings():
+    """What makes these settings unsafe for production mode (empty: safe)."""
+    problems = []
+    if DEBUG:
+        problems.append("DEBUG is on (set DEBUG=false)")
+    if SECRET_KEY == DEFAULT_SECRET_KEY or len(SECRET_KEY) < 32:
+        problems.append("SECRET_KEY is the embedded default or shorter than 32 characters")
+    if not ENCRYPTION_KEY:
+        problems.append("PARLEY_ENCRYPTION_KEY is not set")
+    else:
+        from cryptography.fernet import Fernet
+
+        try:
+            Fernet(ENCRYPTION_KEY)
+        except ValueError:
+            problems.append("PARLEY_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded bytes)")
+    if not DATABASE_URL or not REDIS_URL:
+        problems.append("DATABASE_URL and REDIS_URL must both be set (PostgreSQL and Redis)")
+    if "*" in ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS contains '*'")
+    return problems
+
+
+if PRODUCTION and unsafe_production_settings():
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "Parley refuses to start in production mode (PARLEY_PRODUCTION=true): "
+        + "; ".join(unsafe_production_settings()) + ". See docs/deployment.md."
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -173,3 +243,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+
+# Symbl.ai (issue 3). Base URLs point at the emulator in tests (tests/fakes/symbl.py); the app id
+# and secret seed the first workspace's account (read through streaming.engines.symbl.credentials).
+SYMBL_API_URL = env_str("SYMBL_API_URL", "https://api.symbl.ai").rstrip("/")
+SYMBL_WS_URL = env_str("SYMBL_WS_URL", "wss://api.symbl.ai").rstrip("/")
+SYMBL_APP_ID = env_str("SYMBL_APP_ID", "")
+SYMBL_APP_SECRET = env_str("SYMBL_APP_SECRET", "")

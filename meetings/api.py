@@ -1,11 +1,11 @@
 """The JSON API, ``/api/v1/``: bearer-token authentication, JSON errors ``{"error": "..."}``."""
 from functools import wraps
 
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from . import sessions
+from . import exports, search, sessions
 from .access import meeting_for_user, visible_meetings
 from .models import ApiToken
 from .serializers import meeting_detail, meeting_summary
@@ -90,3 +90,40 @@ def stop(request, meeting_id):
         return error(f"The meeting has already ended ({found.status}).", 409)
     found.refresh_from_db()
     return JsonResponse(meeting_summary(found), status=202)
+
+
+@api_view("GET")
+def transcript(request, meeting_id, fmt):
+    """``GET /api/v1/meetings/<id>/transcript.{txt,md,srt,vtt,json}``: the export as a download."""
+    found, _ = meeting_for_user(request.user, meeting_id)
+    if found is None:
+        return error("No such meeting.", 404)
+    if fmt not in exports.FORMATS:
+        return error(f"Unknown format {fmt!r}: use one of {', '.join(exports.FORMATS)}.", 404)
+    body, content_type, filename = exports.export(found, fmt)
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@api_view("GET")
+def search_view(request):
+    """``GET /api/v1/search?q=…&source=&engine=&date_from=&date_to=&speaker=&insight_type=&open_actions=&page=``
+
+    200 ``{"query", "page", "has_more", "results": [{meeting, kind, insight_type, speaker,
+    utterance_id, start_ms, snippet, rank, url}]}``; 400 ``{"error"}`` for a bad query or filter.
+    """
+    form = search.SearchForm(request.GET)
+    if not form.is_valid():
+        return error("; ".join(f"{k}: {e}" for k, errors in form.errors.items() for e in errors), 400)
+    data = form.cleaned_data
+    try:
+        results = search.search(request.user, data["q"], data, page=data["page"] or 1)
+    except search.QueryError as exc:
+        return error(str(exc), 400)
+    return JsonResponse({
+        "query": data["q"],
+        "page": results.page,
+        "has_more": results.has_more,
+        "results": [hit.as_json(request) for hit in results.hits],
+    })

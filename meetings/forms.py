@@ -33,3 +33,20 @@ class StartSessionForm(forms.Form):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, initial="API token")
+
+
+class SpeakerNameForm(forms.Form):
+    name = forms.CharField(max_length=200)
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("A speaker needs a name.")
+        return name
+
+
+class ActionItemForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    assignee = forms.CharField(max_length=200, required=False)
+    due = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    done = forms.BooleanField(required=False)

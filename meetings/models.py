@@ -7,6 +7,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.urls import reverse
 
@@ -19,6 +20,7 @@ class Meeting(models.Model):
         DIAL_IN = "dial_in", "PSTN / SIP dial-in"
         TWILIO = "twilio", "Twilio phone call"
         BOT = "bot", "Meeting bot"
+        IMPORT = "import", "Imported transcript"
 
     class Engine(models.TextChoices):
         LOCAL = "local", "Local (on-device)"
@@ -162,6 +164,46 @@ class Summary(models.Model):
 
     def __str__(self):
         return self.text[:60]
+
+
+class SearchEntry(models.Model):
+    """One searchable text of a meeting: a final utterance, an insight, a topic, its title or a
+    participant's name. ``meetings.search`` keeps these rows current and queries them.
+
+    The full-text index lives beside the row, per database vendor (migration 0003): on
+    PostgreSQL the ``vector`` column (``to_tsvector('english', text)``, set by a trigger, GIN
+    index, created there so SQLite never sees it); on SQLite the FTS5 table ``meetings_searchentry_fts`` (porter stemmer), kept in step
+    by triggers. ``vector`` stays NULL on SQLite.
+    """
+
+    class Kind(models.TextChoices):
+        UTTERANCE = "utterance"
+        INSIGHT = "insight"
+        TOPIC = "topic"
+        TITLE = "title"
+        SPEAKER = "speaker"
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="search_entries")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    utterance = models.OneToOneField(Utterance, null=True, blank=True, on_delete=models.CASCADE,
+                                     related_name="search_entry")
+    insight = models.OneToOneField(Insight, null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="search_entry")
+    topic = models.OneToOneField(Topic, null=True, blank=True, on_delete=models.CASCADE, related_name="search_entry")
+    speaker = models.OneToOneField(Speaker, null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="search_entry")
+    # Who said it, for the speaker filter: the utterance's speaker, an insight's first linked
+    # utterance's speaker, a speaker entry's own speaker.
+    said_by = models.ForeignKey(Speaker, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    text = models.TextField()
+    vector = SearchVectorField(null=True, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["meeting"], condition=models.Q(kind="title"),
+                                               name="searchentry_one_title")]
+
+    def __str__(self):
+        return f"{self.kind}: {self.text[:60]}"
 
 
 class MeetingEvent(models.Model):

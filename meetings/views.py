@@ -1,15 +1,17 @@
 """Dashboard views: thin; the session services and the access helper hold the logic."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import sessions
-from .access import get_meeting_or_404, visible_meetings
-from .forms import ApiTokenForm, StartSessionForm
-from .models import ApiToken, Meeting
+from . import exports, media, search, sessions
+from . import review as review_data
+from .access import get_meeting_or_404, meeting_for_user, visible_meetings
+from .forms import ActionItemForm, ApiTokenForm, SpeakerNameForm, StartSessionForm
+from .models import ApiToken, Insight, Meeting, Speaker, Topic
 
 
 @login_required
@@ -54,23 +56,101 @@ def live(request, meeting_id):
 
 @login_required
 def review(request, meeting_id):
-    meeting = get_meeting_or_404(request.user, meeting_id)
-    speakers = {s.pk: s for s in meeting.speakers.all()}
-    turns = []
-    for utterance in meeting.utterances.filter(is_final=True):
-        speaker = speakers.get(utterance.speaker_id)
-        if turns and turns[-1]["speaker"] == speaker:
-            turns[-1]["utterances"].append(utterance)
-        else:
-            turns.append({"speaker": speaker, "start_ms": utterance.start_ms, "utterances": [utterance]})
+    meeting, can_write = meeting_for_user(request.user, meeting_id)
+    if meeting is None:
+        raise Http404("No such meeting.")
+    line_list = review_data.lines(meeting)
+    turn_list = review_data.turns(meeting, line_list)
+    talk = review_data.talk_time(turn_list)
     context = {
         "meeting": meeting,
-        "turns": turns,
-        "insights": meeting.insights.prefetch_related("utterances"),
-        "topics": meeting.topics.all()[:15],
+        "can_write": can_write,
+        "turns": turn_list,
+        "transcript_html": review_data.transcript_html(turn_list),
+        "talk_chart": review_data.chart(talk),
+        "insights": review_data.with_moments(meeting.insights.all(), Insight.utterances.through, "insight", line_list),
+        "topics": review_data.with_moments(meeting.topics.all()[:15], Topic.utterances.through, "topic", line_list),
         "summary": getattr(meeting, "summary", None),
+        "speakers": meeting.speakers.all(),
+        "export_formats": list(exports.FORMATS),
+        "seek_ms": request.GET.get("t", ""),
     }
     return render(request, "meetings/review.html", context)
+
+
+@require_POST
+@login_required
+def rename_speaker(request, meeting_id, speaker_id):
+    meeting = get_meeting_or_404(request.user, meeting_id, write=True)
+    speaker = get_object_or_404(Speaker, pk=speaker_id, meeting=meeting)
+    form = SpeakerNameForm(request.POST)
+    if form.is_valid():
+        old = speaker.name
+        review_data.rename_speaker(speaker, form.cleaned_data["name"])
+        messages.success(request, f"{old} is now {speaker.name}.")
+    else:
+        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+    return redirect("meetings:review", meeting.pk)
+
+
+@require_POST
+@login_required
+def edit_insight(request, meeting_id, insight_id):
+    meeting = get_meeting_or_404(request.user, meeting_id, write=True)
+    insight = get_object_or_404(Insight, pk=insight_id, meeting=meeting, type=Insight.Type.ACTION_ITEM)
+    form = ActionItemForm(request.POST)
+    if form.is_valid():
+        review_data.edit_insight(insight, **form.cleaned_data)
+        messages.success(request, "Action item saved.")
+    else:
+        messages.error(request, "Action item not saved: " + "; ".join(
+            f"{name}: {e}" for name, errors in form.errors.items() for e in errors))
+    return redirect(reverse("meetings:review", args=[meeting.pk]) + f"#insight-{insight.pk}")
+
+
+@login_required
+def recording(request, meeting_id):
+    """The meeting's recording, access-checked, with HTTP Range support so players can seek."""
+    meeting = get_meeting_or_404(request.user, meeting_id)
+    if not meeting.recording:
+        raise Http404("This meeting kept no recording.")
+    return media.ranged_file_response(request, meeting.recording)
+
+
+@login_required
+def export(request, meeting_id, fmt):
+    meeting = get_meeting_or_404(request.user, meeting_id)
+    if fmt not in exports.FORMATS:
+        raise Http404("Unknown export format.")
+    body, content_type, filename = exports.export(meeting, fmt)
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+def search_page(request):
+    """Search form and results; a bad query or filter is answered 400 with the reason shown."""
+    form = search.SearchForm(request.GET or None)
+    results, problem = None, None
+    if form.is_bound and not form.is_valid():
+        problem = "; ".join(f"{getattr(form.fields.get(k), 'label', None) or k}: {e}"
+                            for k, errors in form.errors.items() for e in errors)
+    elif form.is_bound:
+        data = form.cleaned_data
+        try:
+            results = search.search(request.user, data["q"], data, page=data["page"] or 1)
+        except search.QueryError as exc:
+            problem = str(exc)
+    context = {"form": form, "results": results, "problem": problem,
+               "speakers": search.speakers_of(request.user), "querystring": _without_page(request)}
+    return render(request, "meetings/search.html", context, status=400 if problem else 200)
+
+
+def _without_page(request):
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
 
 
 @require_POST

@@ -64,11 +64,21 @@ class SessionControl:
 
     async def __aexit__(self, *exc):
         self._task.cancel()
-        await self._layer.group_discard(session_group(self.meeting_id), self._channel)
+        try:
+            await self._layer.group_discard(session_group(self.meeting_id), self._channel)
+        except Exception as exc:
+            # The session is over either way; group membership expires on its own.
+            log.warning("meeting %s: leaving the control group failed (%r)", self.meeting_id, exc)
 
     async def _listen(self):
+        rejoin = False
         while True:
             try:
+                if rejoin:
+                    # A restarted Redis forgot the group: join it again, or stop requests and
+                    # microphone audio sent to the session would never arrive.
+                    await self._layer.group_add(session_group(self.meeting_id), self._channel)
+                    rejoin = False
                 message = await self._layer.receive(self._channel)
             except asyncio.CancelledError:
                 raise
@@ -76,6 +86,7 @@ class SessionControl:
                 # A Redis hiccup must not deafen the session; the runner's heartbeat also
                 # re-reads stop requests from the database, so nothing depends on one message.
                 log.warning("meeting %s: channel layer receive failed (%r), retrying", self.meeting_id, exc)
+                rejoin = True
                 await asyncio.sleep(0.5)
                 continue
             kind = message.get("type")

@@ -26,6 +26,8 @@ Parley's own events, in the same style:
 * ``{"type": "progress", "percent": 0..100, "processedMs": int, "durationMs": int}``
 * ``{"type": "summary_response", "summary": [{"id", "text", "messageRefs": [{"id"}]}]}`` — the
   shape of Symbl's Conversation API summary (``GET /v1/conversations/{id}/summary``).
+* ``{"type": "provider_event", "provider": str, "message": str, "original": <frame>}`` — a frame a
+  provider sent that Parley does not know: kept in the event log for the record, shown nowhere.
 
 :func:`validate` checks an event and returns its type name; a malformed event raises
 :class:`ProtocolError` and is logged and dropped by the persister, never ending a session.
@@ -134,6 +136,10 @@ def _validate_session_status(event):
     _require(isinstance(event.get("reason", ""), str), "session_status: 'reason' must be a string")
 
 
+def _validate_provider_event(event):
+    _require(isinstance(event.get("provider"), str) and event["provider"], "provider_event needs a 'provider'")
+
+
 def _validate_progress(event):
     percent = event.get("percent")
     _require(_is_number(percent) and 0 <= percent <= 100, "progress: 'percent' must be a number from 0 to 100")
@@ -148,6 +154,7 @@ _TOP_LEVEL = {
     "summary_response": _validate_summary_response,
     "session_status": _validate_session_status,
     "progress": _validate_progress,
+    "provider_event": _validate_provider_event,
     "error": lambda event: None,
 }
 
@@ -308,6 +315,11 @@ def platform(kind, **data):
     if data:
         message["data"] = data
     return {"type": "message", "message": message}
+
+
+def provider_event(provider, message, original):
+    """A provider frame Parley does not know, kept verbatim under ``original``."""
+    return {"type": "provider_event", "provider": provider, "message": message, "original": original}
 
 
 def session_status(status, reason=""):

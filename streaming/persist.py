@@ -6,11 +6,13 @@ hub tables (utterances, insights, topics, summary, status). Only after the commi
 published to the meeting's Channels group, so a browser never sees an event the log lacks.
 """
 import logging
+import time
 from datetime import date
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from meetings.models import Insight, Meeting, MeetingEvent, Speaker, Summary, Topic, Utterance
@@ -58,17 +60,29 @@ def persist_event(meeting_id, event, runner_id=None):
         log.warning("meeting %s: rejected malformed event: %s: %r", meeting_id, exc, event)
         return None
     key = events.dedupe_key(event)
-    try:
-        with transaction.atomic():
-            stored = _append(meeting_id, kind, event, key, runner_id)
-    except TransitionError as exc:
-        log.warning("meeting %s: %s", meeting_id, exc)
-        return None
-    except IntegrityError:
-        # Two writers raced on the same dedupe key: the other one stored it.
-        log.info("meeting %s: duplicate %s dropped", meeting_id, key)
-        return None
-    return stored
+    # PostgreSQL briefly unreachable (a restart, a fail-over, a network blip): reconnect and
+    # retry with backoff rather than lose the event; the lease fence still applies on retry.
+    deadline = time.monotonic() + settings.PERSIST_RETRY_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            with transaction.atomic():
+                return _append(meeting_id, kind, event, key, runner_id)
+        except TransitionError as exc:
+            log.warning("meeting %s: %s", meeting_id, exc)
+            return None
+        except IntegrityError:
+            # Two writers raced on the same dedupe key: the other one stored it.
+            log.info("meeting %s: duplicate %s dropped", meeting_id, key)
+            return None
+        except (OperationalError, InterfaceError) as exc:
+            # Inside a caller's transaction a reconnect would silently drop its work: let it fail.
+            if connection.in_atomic_block or time.monotonic() + delay > deadline:
+                raise
+            log.warning("meeting %s: database unavailable (%s), retrying in %.1f s", meeting_id, exc, delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 apersist_event = sync_to_async(persist_event)

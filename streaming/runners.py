@@ -16,6 +16,7 @@ from datetime import timedelta
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -83,6 +84,12 @@ def renew(meeting_id, runner_id):
 
 def release(meeting_id, runner_id):
     Meeting.objects.filter(pk=meeting_id, runner_id=runner_id).update(runner_id="", lease_expires_at=None)
+
+
+def _drop_broken_connection():
+    """What Django does between requests: drop a connection that broke or grew too old."""
+    if not connection.in_atomic_block:
+        close_old_connections()
 
 
 def _session_info(meeting_id):
@@ -183,7 +190,11 @@ class RunnerPool:
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while True:
-                await self._claim_some()
+                try:
+                    await self._claim_some()
+                except DatabaseError as exc:
+                    # PostgreSQL briefly away: keep serving the sessions held, claim again later.
+                    log.warning("runner %s: cannot claim sessions (%s)", self.runner_id, exc)
                 await self._wait_for_work()
         finally:
             heartbeat.cancel()
@@ -195,6 +206,7 @@ class RunnerPool:
         # A restarted embedded server takes back its predecessor's sessions at once.
         take_embedded = self.embedded and self._first_scan
         self._first_scan = False
+        await sync_to_async(_drop_broken_connection)()
         for meeting_id in await sync_to_async(claimable_ids)(self.runner_id, take_embedded=take_embedded):
             if len(self.tasks) >= self.max_sessions:
                 return
@@ -212,7 +224,11 @@ class RunnerPool:
             log.warning("runner %s: %s", self.runner_id, exc)
         finally:
             self.tasks.pop(meeting_id, None)
-            await sync_to_async(release)(meeting_id, self.runner_id)
+            try:
+                await sync_to_async(release)(meeting_id, self.runner_id)
+            except DatabaseError as exc:
+                log.warning("runner %s: could not release meeting %s (%s); its lease will expire",
+                            self.runner_id, meeting_id, exc)
 
     async def _wait_for_work(self):
         layer = get_channel_layer()
@@ -220,20 +236,33 @@ class RunnerPool:
             await asyncio.wait_for(layer.receive(WAKE_CHANNEL), timeout=self.poll_seconds)
         except TimeoutError:
             pass
+        except Exception as exc:
+            # Redis restarting: the wake-up is only a shortcut, polling carries on without it.
+            log.warning("runner %s: wake-up channel unavailable (%r)", self.runner_id, exc)
+            await asyncio.sleep(self.poll_seconds)
 
     async def _heartbeat(self):
         interval = max(1.0, settings.RUNNER_LEASE_SECONDS / 3)
         while True:
             await asyncio.sleep(interval)
             for meeting_id, task in list(self.tasks.items()):
-                held, stop = await sync_to_async(renew)(meeting_id, self.runner_id)
+                try:
+                    held, stop = await sync_to_async(renew)(meeting_id, self.runner_id)
+                except DatabaseError as exc:
+                    # Unknown, not lost: the lease fences writes if another runner takes over.
+                    log.warning("runner %s: cannot renew meeting %s (%s)", self.runner_id, meeting_id, exc)
+                    await sync_to_async(_drop_broken_connection)()
+                    continue
                 if not held:
                     log.warning("runner %s lost meeting %s", self.runner_id, meeting_id)
                     task.cancel()
                 elif stop:
                     from .control import send_stop
 
-                    await send_stop(meeting_id)
+                    try:
+                        await send_stop(meeting_id)
+                    except Exception as exc:
+                        log.warning("meeting %s: stop request not delivered yet (%r)", meeting_id, exc)
 
 
 _embedded_pool = None

@@ -8,6 +8,7 @@ from .base import EngineError
 
 ENGINES = {
     "local": "streaming.engines.local.engine:LocalEngine",
+    "symbl": "streaming.engines.symbl.engine:SymblEngine",
 }
 
 

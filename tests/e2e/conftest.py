@@ -4,7 +4,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,36 +22,52 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("parley-e2e")
+@contextmanager
+def started(command, ready_url, log_path, env=None):
+    """Run ``command`` from the repository root until the block ends; ready once ``ready_url`` answers."""
+    log = open(log_path, "w")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(ready_url, timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break  # an HTTP answer, even an error, means it is serving
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{command} did not start:\n" + Path(log_path).read_text())
+                time.sleep(0.3)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@contextmanager
+def parley_server(data, **extra_env):
+    """Parley as `make run` starts it (migrate, ensure_admin, serve) on a fresh data dir; yields its URL."""
     port = _free_port()
     env = {**os.environ, "PARLEY_DATA_DIR": str(data), "PARLEY_ADMIN_PASSWORD": ADMIN_PASSWORD, "PORT": str(port),
-           "DJANGO_SETTINGS_MODULE": "config.settings"}
+           "DJANGO_SETTINGS_MODULE": "config.settings", **extra_env}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     for command in (["migrate", "--noinput"], ["ensure_admin"]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
-    log = open(data / "server.log", "w")
-    process = subprocess.Popen([sys.executable, "manage.py", "serve"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/accounts/login/", timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("Parley did not start:\n" + (data / "server.log").read_text())
-            time.sleep(0.3)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with started([sys.executable, "manage.py", "serve"], f"{url}/accounts/login/", data / "server.log", env):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    with parley_server(tmp_path_factory.mktemp("parley-e2e")) as url:
+        yield url
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -72,7 +72,7 @@ def test_the_review_page_shows_summary_turns_insights_and_topics(client, alice, 
     html = client.get(f"/meetings/{meeting.pk}/review/").content.decode()
     assert "Ann will send the deck with the budget." in html
     assert html.count('class="turn"') == 1  # two utterances of one speaker make one turn
-    assert "→ Ann" in html and f'href="#u{first.pk}"' in html
+    assert "→ Ann" in html and f'href="?t=65000#u{first.pk}"' in html
     assert "budget deck" in html
     assert 'data-start-ms="65000"' in html and ">1:05<" in html
 

@@ -98,6 +98,7 @@ def test_the_streaming_sample_from_symbls_docs_is_valid_once_ids_are_given(data_
         ({"type": "session_status", "status": "exploded"}, "status must be"),
         ({"type": "progress", "percent": 140}, "0 to 100"),
         ({"type": "weather_report"}, "unknown event type"),
+        ({"type": "provider_event", "message": "x"}, "needs a 'provider'"),
     ],
 )
 def test_it_rejects_malformed_events_saying_what_is_wrong(event, problem):
@@ -128,6 +129,7 @@ def test_builders_make_valid_events():
         events.topic_response([events.topic("budget", 0.8, ["m1"])]),
         events.summary_response([("Ann will send it.", ["m1"])]),
         events.platform("recognition_stopped"),
+        events.provider_event("symbl", "unknown frame", {"type": "speaker_change_detected"}),
     ]
     for event in built:
         events.validate(event)

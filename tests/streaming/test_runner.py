@@ -90,10 +90,10 @@ async def test_a_missing_recording_fails_the_session_with_the_reason(alice, data
 
 
 async def test_an_engine_not_built_yet_fails_with_a_clear_reason(alice):
-    meeting = await make_meeting(alice, source="microphone", engine="symbl")
+    meeting = await make_meeting(alice, source="microphone", engine="deepgram")
     await run_claimed(meeting)
     meeting = await reload(meeting)
-    assert meeting.status == "failed" and "symbl" in meeting.failure_reason
+    assert meeting.status == "failed" and "deepgram" in meeting.failure_reason
 
 
 async def test_stop_during_a_realtime_upload_flushes_and_completes(alice, data_dir):

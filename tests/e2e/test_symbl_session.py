@@ -1,0 +1,80 @@
+"""A session on the symbl engine, against the Symbl emulator run as its own process, as a developer would.
+
+Parley is started like ``make run`` with ``SYMBL_*`` pointing at ``python -m tests.fakes.symbl``; a
+person uploads the Endgame dialogue at real-time pace on the symbl engine, watches the transcript,
+questions and topics arrive, then reads the summary reconciled from the Conversation API on the review page.
+"""
+import re
+import sys
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import _free_port, login, parley_server, started
+from tests.fakes.symbl import load_script
+
+pytestmark = pytest.mark.e2e
+
+ENDGAME = load_script()
+
+
+@pytest.fixture(scope="module")
+def symbl_server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("parley-e2e-symbl")
+    symbl_port = _free_port()
+    emulator = [sys.executable, "-m", "tests.fakes.symbl", "--port", str(symbl_port),
+                "--app-id", "e2e-app", "--app-secret", "e2e-secret"]
+    with started(emulator, f"http://127.0.0.1:{symbl_port}/v1/job/none", data / "symbl.log"), parley_server(
+        data, SYMBL_API_URL=f"http://127.0.0.1:{symbl_port}", SYMBL_WS_URL=f"ws://127.0.0.1:{symbl_port}",
+        SYMBL_APP_ID="e2e-app", SYMBL_APP_SECRET="e2e-secret",
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+def symbl_page(browser, symbl_server):
+    context = browser.new_context(base_url=symbl_server)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    login(page, symbl_server)
+    yield page
+    context.close()
+
+
+def test_a_symbl_session_is_live_then_reviewed_with_the_reconciled_summary(symbl_page, data_dir):
+    page = symbl_page
+    page.goto("/meetings/new/")
+    page.fill("#id_title", "Endgame on Symbl")
+    page.select_option("#id_source", "upload")
+    page.select_option("#id_engine", "symbl")
+    page.set_input_files("#id_file", str(data_dir / "audio" / "endgame_nagg_nell.flac"))
+    page.check("#id_realtime")
+    page.click("#start-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/meetings/\d+/live/$"))
+    expect(page.locator("#status")).to_have_text("live")
+
+    # Live: the transcript grows while the recording plays, questions and topics arrive.
+    sizes = []
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline and page.locator("#status").inner_text() != "completed":
+        count = page.locator("#transcript li.final").count()
+        if not sizes or count != sizes[-1]:
+            sizes.append(count)
+        time.sleep(0.2)
+    assert len([s for s in sizes if 0 < s < len(ENDGAME)]) >= 2, f"the transcript did not grow live: {sizes}"
+    expect(page.locator("#status")).to_have_text("completed", timeout=30_000)
+    expect(page.locator("#transcript li.final")).to_have_count(len(ENDGAME))
+    transcript = page.locator("#transcript").inner_text()
+    assert "Do you remember the day I went and fetched you from that ditch?" in transcript
+    questions = page.locator("#insights-question").inner_text()
+    assert "What are you talking about?" in questions
+    expect(page.locator("#topics li")).not_to_have_count(0)
+    assert "heartily" in page.locator("#topics").inner_text()
+
+    page.click("#review-link")
+    page.wait_for_url(re.compile(r"/meetings/\d+/review/$"))
+    summary = page.locator("#summary").inner_text()
+    # The Conversation API's summary: Symbl's sentences, taken from the conversation's own messages.
+    assert "We laugh less heartily, so we have still that resource." in summary
+    expect(page.locator("#transcript .turn")).not_to_have_count(0)
