@@ -92,7 +92,8 @@ class Browser:
                         event = message["event"]
                         if event.get("type") == "session_status" and event.get("status") == until_status:
                             return
-            except (OSError, websockets.ConnectionClosed, websockets.InvalidStatus, TimeoutError):
+            # A handshake Daphne cuts short while Redis is down is retried, as the live page does.
+            except (OSError, websockets.ConnectionClosed, websockets.exceptions.InvalidHandshake, TimeoutError):
                 await asyncio.sleep(0.5)
         raise AssertionError(f"the browser did not see {until_status} (last seq {last})")
 
