@@ -22,13 +22,14 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.net import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTIAL_MS, FINAL_MS = 300, 3000
@@ -162,23 +163,6 @@ def role_reference(port, sessions, seconds, start_file):
 # --------------------------------------------------------------------------- the topology
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
 def rss_mb(pid):
     """Resident memory of one process in MB (from /proc)."""
     try:
@@ -232,7 +216,7 @@ class Topology:
                 [sys.executable, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=self.env(),
                 stdout=subprocess.DEVNULL, stderr=open(self.tmp / f"daphne-{i}.log", "w"))
         for port in [self.redis_port, *self.web_ports]:
-            wait_port(port)
+            wait_port(port, timeout=60)
         self.cookie = "sessionid=" + self.manage("shell", "-c", (
             "from django.contrib.auth import get_user_model, SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY;"
             "from django.contrib.sessions.backends.db import SessionStore;"
@@ -397,7 +381,7 @@ async def run_reference(sessions, viewers, seconds):
     server = subprocess.Popen([sys.executable, "-m", "bench.live", "--role", "reference", "--port", str(port),
                                "--sessions", str(sessions), "--seconds", str(seconds), "--start-file",
                                str(start_file)], cwd=ROOT)
-    await asyncio.to_thread(wait_port, port)
+    await asyncio.to_thread(wait_port, port, 60)
 
     async def start():
         start_file.touch()

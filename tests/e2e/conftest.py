@@ -1,6 +1,5 @@
 """A real Parley server (as `make run` starts it) on a free port, and Debian's chromium via Playwright."""
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,15 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.net import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 ADMIN_PASSWORD = "e2e-admin-password"
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
@@ -52,7 +47,7 @@ def started(command, ready_url, log_path, env=None):
 @contextmanager
 def parley_server(data, **extra_env):
     """Parley as `make run` starts it (migrate, ensure_admin, serve) on a fresh data dir; yields its URL."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PARLEY_DATA_DIR": str(data), "PARLEY_ADMIN_PASSWORD": ADMIN_PASSWORD, "PORT": str(port),
            "DJANGO_SETTINGS_MODULE": "config.settings", **extra_env}
     env.pop("DATABASE_URL", None)
@@ -106,11 +101,20 @@ def login(page, server):
     page.wait_for_url(f"{server}/")
 
 
-@pytest.fixture
-def page(browser, server):
+@contextmanager
+def signed_in_page(browser, server):
+    """A fresh browser context signed in as the admin, its pages based at ``server``."""
     context = browser.new_context(base_url=server)
     page = context.new_page()
     page.set_default_timeout(30_000)
     login(page, server)
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    with signed_in_page(browser, server) as page:
+        yield page

@@ -11,7 +11,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import _free_port, login, parley_server, started
+from tests.e2e.conftest import parley_server, signed_in_page, started
+from tests.net import free_port
 from tests.fakes.symbl import load_script
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +23,7 @@ ENDGAME = load_script()
 @pytest.fixture(scope="module")
 def symbl_server(tmp_path_factory):
     data = tmp_path_factory.mktemp("parley-e2e-symbl")
-    symbl_port = _free_port()
+    symbl_port = free_port()
     emulator = [sys.executable, "-m", "tests.fakes.symbl", "--port", str(symbl_port),
                 "--app-id", "e2e-app", "--app-secret", "e2e-secret"]
     with started(emulator, f"http://127.0.0.1:{symbl_port}/v1/job/none", data / "symbl.log"), parley_server(
@@ -34,12 +35,8 @@ def symbl_server(tmp_path_factory):
 
 @pytest.fixture
 def symbl_page(browser, symbl_server):
-    context = browser.new_context(base_url=symbl_server)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    login(page, symbl_server)
-    yield page
-    context.close()
+    with signed_in_page(browser, symbl_server) as page:
+        yield page
 
 
 def test_a_symbl_session_is_live_then_reviewed_with_the_reconciled_summary(symbl_page, data_dir):
