@@ -1,5 +1,6 @@
 """A real Parley server (as `make run` starts it) on a free port, and Debian's chromium via Playwright."""
 import os
+import re
 import subprocess
 import sys
 import time
@@ -99,6 +100,19 @@ def login(page, server):
     page.fill("#id_password", ADMIN_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{server}/")
+
+
+def start_upload(page, recording, *, title, engine="local", realtime=False):
+    """Start a session from the New session form, as a person does; returns on its live page."""
+    page.goto("/meetings/new/")
+    page.fill("#id_title", title)
+    page.select_option("#id_source", "upload")
+    page.select_option("#id_engine", engine)
+    page.set_input_files("#id_file", str(recording))
+    if realtime:
+        page.check("#id_realtime")
+    page.click("#start-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/meetings/\d+/live/$"))
 
 
 @contextmanager

@@ -5,17 +5,13 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import start_upload
+
 pytestmark = pytest.mark.e2e
 
 
 def test_an_upload_at_real_time_pace_grows_live_then_has_a_summary(page, data_dir):
-    page.goto("/meetings/new/")
-    page.fill("#id_title", "Worstward Ho reading")
-    page.select_option("#id_source", "upload")
-    page.set_input_files("#id_file", str(data_dir / "audio" / "beckett.flac"))
-    page.check("#id_realtime")
-    page.click("#start-form button[type=submit]")
-    page.wait_for_url(re.compile(r"/meetings/\d+/live/$"))
+    start_upload(page, data_dir / "audio" / "beckett.flac", title="Worstward Ho reading", realtime=True)
     expect(page.locator("h1")).to_have_text("Worstward Ho reading")
     expect(page.locator("#status")).to_have_text("live")
 

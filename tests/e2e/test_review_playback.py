@@ -4,16 +4,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import start_upload
+
 pytestmark = pytest.mark.e2e
 
 
 def test_clicking_a_line_seeks_the_recording_and_the_transcript_follows(page, data_dir):
-    page.goto("/meetings/new/")
-    page.fill("#id_title", "Two cities review")
-    page.select_option("#id_source", "upload")
-    page.set_input_files("#id_file", str(data_dir / "audio" / "two_cities.flac"))
-    page.click("#start-form button[type=submit]")
-    page.wait_for_url(re.compile(r"/meetings/\d+/live/$"))
+    start_upload(page, data_dir / "audio" / "two_cities.flac", title="Two cities review")
     expect(page.locator("#status")).to_have_text("completed", timeout=60_000)
     page.click("#review-link")
     page.wait_for_url(re.compile(r"/meetings/\d+/review/$"))

@@ -11,7 +11,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import parley_server, signed_in_page, started
+from tests.e2e.conftest import parley_server, signed_in_page, start_upload, started
 from tests.net import free_port
 from tests.fakes.symbl import load_script
 
@@ -41,14 +41,8 @@ def symbl_page(browser, symbl_server):
 
 def test_a_symbl_session_is_live_then_reviewed_with_the_reconciled_summary(symbl_page, data_dir):
     page = symbl_page
-    page.goto("/meetings/new/")
-    page.fill("#id_title", "Endgame on Symbl")
-    page.select_option("#id_source", "upload")
-    page.select_option("#id_engine", "symbl")
-    page.set_input_files("#id_file", str(data_dir / "audio" / "endgame_nagg_nell.flac"))
-    page.check("#id_realtime")
-    page.click("#start-form button[type=submit]")
-    page.wait_for_url(re.compile(r"/meetings/\d+/live/$"))
+    start_upload(page, data_dir / "audio" / "endgame_nagg_nell.flac", title="Endgame on Symbl", engine="symbl",
+                 realtime=True)
     expect(page.locator("#status")).to_have_text("live")
 
     # Live: the transcript grows while the recording plays, questions and topics arrive.
