@@ -5,29 +5,19 @@ import shutil
 
 import pytest
 from channels.db import database_sync_to_async
-from django.core.files import File
 
 from meetings.models import Meeting, Utterance
 from streaming import control
-from streaming.audio import iter_pcm, probe
+from streaming.audio import iter_pcm
 from streaming.runners import RunnerPool, claim, run_session
+
+from tests.streaming.helpers import make_meeting
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def words(text):
     return re.findall(r"[a-z']+", text.lower())
-
-
-@database_sync_to_async
-def make_meeting(owner, source="upload", recording=None, engine="local", **fields):
-    meeting = Meeting(title="Test session", source=source, engine=engine, owner=owner, **fields)
-    if recording:
-        with open(recording, "rb") as handle:
-            meeting.recording.save(recording.name, File(handle), save=False)
-        meeting.duration_ms = probe(recording).duration_ms
-    meeting.save()
-    return meeting
 
 
 @database_sync_to_async

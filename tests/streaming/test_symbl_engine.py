@@ -4,10 +4,9 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
-from django.core.files import File
 
 from meetings.models import Insight, Meeting, MeetingEvent, Utterance
-from streaming.audio import iter_pcm, probe
+from streaming.audio import iter_pcm
 from streaming.engines.base import EngineError, SessionInfo
 from streaming.engines.symbl.client import NotFound, SymblClient
 from streaming.engines.symbl.engine import SymblEngine
@@ -17,6 +16,7 @@ from streaming.persist import apersist_event
 from streaming.runners import claim, run_session
 from streaming.tasks import reconcile_symbl_conversation
 from tests.fakes.symbl import load_script
+from tests.streaming.helpers import make_meeting as shared_make_meeting
 from tests.streaming.symbl_fixtures import client, symbl  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,16 +25,10 @@ ENDGAME = load_script()
 QUESTIONS = {line.text for line in ENDGAME if line.text.endswith("?")}
 
 
-@database_sync_to_async
 def make_meeting(owner, data_dir, *, realtime, source="upload"):
-    meeting = Meeting(title="Endgame", source=source, engine="symbl", owner=owner, realtime=realtime)
-    recording = data_dir / "audio" / "endgame_nagg_nell.flac"
-    if source == "upload":
-        with open(recording, "rb") as handle:
-            meeting.recording.save(recording.name, File(handle), save=False)
-        meeting.duration_ms = probe(recording).duration_ms
-    meeting.save()
-    return meeting
+    recording = data_dir / "audio" / "endgame_nagg_nell.flac" if source == "upload" else None
+    return shared_make_meeting(owner, source=source, recording=recording, engine="symbl", title="Endgame",
+                               realtime=realtime)
 
 
 @database_sync_to_async
