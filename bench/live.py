@@ -220,7 +220,8 @@ class Topology:
         self.cookie = "sessionid=" + self.manage("shell", "-c", (
             "from django.contrib.auth import get_user_model, SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY;"
             "from django.contrib.sessions.backends.db import SessionStore;"
-            "u = get_user_model().objects.create_user('bench', password='bench-pass-1');"
+            "from meetings.workspaces import create_workspace;"
+            "u = get_user_model().objects.create_user('bench', password='bench-pass-1'); create_workspace('Bench', u);"
             "s = SessionStore(); s[SESSION_KEY] = str(u.pk);"
             "s[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend';"
             "s[HASH_SESSION_KEY] = u.get_session_auth_hash(); s.create(); print(s.session_key)"))
@@ -234,7 +235,7 @@ class Topology:
             "from django.contrib.auth import get_user_model; from meetings.models import Meeting;"
             "from django.utils import timezone; u = get_user_model().objects.get(username='bench');"
             f"ms = Meeting.objects.bulk_create([Meeting(title='bench', source='microphone', engine='local', owner=u,"
-            f" status='live', started_at=timezone.now()) for _ in range({n})]);"
+            f" workspace=u.memberships.first().workspace, status='live', started_at=timezone.now()) for _ in range({n})]);"
             "print(','.join(str(m.pk) for m in ms))"))
         return [int(x) for x in out.split(",")]
 

@@ -182,10 +182,12 @@ def _load(vendor, size, sources):
     from django.db import connection, transaction
 
     from meetings.models import Insight, Meeting, Speaker, Topic
+    from meetings.workspaces import create_workspace
 
     rng = random.Random(20261121)
     searcher = User.objects.create_user("bench-reviewer")
     other = User.objects.create_user("bench-other")
+    mine, theirs = create_workspace("Bench", searcher), create_workspace("Bench other", other)
     n_meetings = max(1, -(-size // MEETING_SIZE))
     source_kinds = ["upload", "microphone", "zoom", "import", "dial_in", "bot"]
     engines = ["local", "symbl", "deepgram", "assemblyai"]
@@ -194,7 +196,8 @@ def _load(vendor, size, sources):
     with transaction.atomic():
         meetings = Meeting.objects.bulk_create([
             Meeting(title=f"{src['name']} replay {i}", source=source_kinds[i % len(source_kinds)],
-                    engine=engines[i % len(engines)], owner=searcher if i % 2 == 0 else other, status="completed",
+                    engine=engines[i % len(engines)], owner=searcher if i % 2 == 0 else other,
+                    workspace=mine if i % 2 == 0 else theirs, status="completed",
                     started_at=epoch + timedelta(days=730 * i / n_meetings),
                     ended_at=epoch + timedelta(days=730 * i / n_meetings, hours=2))
             for i, (src, _) in enumerate(plans)

@@ -40,10 +40,12 @@ def upload_to_completed_seconds(path, timeout=600):
     from django.test import Client
 
     from meetings.models import ApiToken, Meeting
+    from meetings.workspaces import create_workspace
     from streaming.runners import RunnerPool
 
-    user, _ = User.objects.get_or_create(username="bench")
-    _, token = ApiToken.issue(user, "bench")
+    user, new = User.objects.get_or_create(username="bench")
+    workspace = create_workspace("Bench", user) if new else user.memberships.first().workspace
+    _, token = ApiToken.issue(user, workspace, "bench")
 
     async def run():
         pool = RunnerPool(embedded=True, poll_seconds=0.05)

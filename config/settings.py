@@ -45,9 +45,9 @@ DEFAULT_SECRET_KEY = "parley-embedded-default-not-secret"
 SECRET_KEY = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-# Key for provider secrets at rest (a Fernet key: 32 url-safe base64-encoded bytes, from
-# `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`).
-# Unset on the embedded default: a key is derived from SECRET_KEY.
+# Keys for provider secrets at rest (meetings/crypto.py): Fernet keys (32 url-safe base64-encoded
+# bytes, from `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`),
+# comma-separated, newest first. Unset on the embedded default: a key is derived from SECRET_KEY.
 ENCRYPTION_KEY = env_str("PARLEY_ENCRYPTION_KEY")
 
 # E-mail: the console on the embedded default, SMTP when EMAIL_HOST is set.
@@ -177,7 +177,7 @@ def unsafe_production_settings():
         from cryptography.fernet import Fernet
 
         try:
-            Fernet(ENCRYPTION_KEY)
+            [Fernet(key.strip()) for key in ENCRYPTION_KEY.split(",")]
         except ValueError:
             problems.append("PARLEY_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded bytes)")
     if not DATABASE_URL or not REDIS_URL:

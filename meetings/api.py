@@ -5,9 +5,9 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from . import exports, search, sessions
-from .access import meeting_for_user, visible_meetings
-from .models import ApiToken
+from . import audit, exports, search, sessions
+from . import access
+from .models import ApiToken, AuditEntry
 from .serializers import meeting_detail, meeting_summary
 
 TRUE = {"1", "true", "yes", "on"}
@@ -18,27 +18,32 @@ def error(message, status):
 
 
 def authenticate(request):
-    """The user of an ``Authorization: Bearer <token>`` header, or None."""
+    """The active :class:`ApiToken` of an ``Authorization: Bearer <token>`` header, or None.
+
+    A token whose user is inactive or no longer a member of the token's workspace counts as none.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    found = ApiToken.objects.active().select_related("user").filter(digest=ApiToken.hash(token.strip())).first()
-    if found is None or not found.user.is_active:
+    found = (ApiToken.objects.active().select_related("user", "workspace")
+             .filter(digest=ApiToken.hash(token.strip())).first())
+    if found is None or not found.user.is_active or access.role_in(found.user, found.workspace) is None:
         return None
     ApiToken.objects.filter(pk=found.pk).update(last_used_at=timezone.now())
-    return found.user
+    return found
 
 
-def api_view(*methods):
-    """Bearer authentication and an allowed-methods check, both answered in JSON."""
+def api_view(*methods, ability=access.VIEW):
+    """Bearer authentication, an allowed-methods check and the token's workspace role, all
+    answered in JSON. Sets ``request.user``, ``request.api_token`` and ``request.workspace``."""
 
     def decorate(view):
         @csrf_exempt
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            user = authenticate(request)
-            if user is None:
+            token = authenticate(request)
+            if token is None:
                 response = error("Authentication required: send 'Authorization: Bearer <token>'.", 401)
                 response["WWW-Authenticate"] = "Bearer"
                 return response
@@ -46,7 +51,9 @@ def api_view(*methods):
                 response = error(f"Method {request.method} not allowed.", 405)
                 response["Allow"] = ", ".join(methods)
                 return response
-            request.user = user
+            request.user, request.api_token, request.workspace = token.user, token, token.workspace
+            if not access.can(token.user, token.workspace, ability):
+                return error(f"Your role in {token.workspace} does not allow this.", 403)
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -57,13 +64,16 @@ def api_view(*methods):
 @api_view("GET", "POST")
 def meetings(request):
     if request.method == "GET":
-        return JsonResponse({"meetings": [meeting_summary(m) for m in visible_meetings(request.user)[:200]]})
+        return JsonResponse({"meetings": [meeting_summary(m) for m in access.visible_meetings(request.user, request.workspace)[:200]]})
+    if not access.can(request.user, request.workspace, access.WRITE):
+        return error(f"Your role in {request.workspace} cannot start sessions.", 403)
     try:
         meeting = sessions.start_upload(
             request.user,
+            request.workspace,
             upload=request.FILES.get("file"),
             title=request.POST.get("title", ""),
-            engine=request.POST.get("engine") or "local",
+            engine=request.POST.get("engine") or None,
             realtime=request.POST.get("realtime", "").lower() in TRUE,
         )
     except sessions.SessionError as exc:
@@ -73,7 +83,7 @@ def meetings(request):
 
 @api_view("GET")
 def meeting(request, meeting_id):
-    found, _ = meeting_for_user(request.user, meeting_id)
+    found, _ = access.meeting_for_user(request.user, meeting_id, request.workspace)
     if found is None:
         return error("No such meeting.", 404)
     return JsonResponse(meeting_detail(found))
@@ -81,7 +91,7 @@ def meeting(request, meeting_id):
 
 @api_view("POST")
 def stop(request, meeting_id):
-    found, can_write = meeting_for_user(request.user, meeting_id)
+    found, can_write = access.meeting_for_user(request.user, meeting_id, request.workspace)
     if found is None:
         return error("No such meeting.", 404)
     if not can_write:
@@ -95,12 +105,13 @@ def stop(request, meeting_id):
 @api_view("GET")
 def transcript(request, meeting_id, fmt):
     """``GET /api/v1/meetings/<id>/transcript.{txt,md,srt,vtt,json}``: the export as a download."""
-    found, _ = meeting_for_user(request.user, meeting_id)
+    found, _ = access.meeting_for_user(request.user, meeting_id, request.workspace)
     if found is None:
         return error("No such meeting.", 404)
     if fmt not in exports.FORMATS:
         return error(f"Unknown format {fmt!r}: use one of {', '.join(exports.FORMATS)}.", 404)
     body, content_type, filename = exports.export(found, fmt)
+    audit.record(request.user, found.workspace, AuditEntry.Action.EXPORT_DOWNLOADED, found, format=fmt, via="api")
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -118,7 +129,7 @@ def search_view(request):
         return error("; ".join(f"{k}: {e}" for k, errors in form.errors.items() for e in errors), 400)
     data = form.cleaned_data
     try:
-        results = search.search(request.user, data["q"], data, page=data["page"] or 1)
+        results = search.search(request.user, data["q"], data, workspace=request.workspace, page=data["page"] or 1)
     except search.QueryError as exc:
         return error(str(exc), 400)
     return JsonResponse({

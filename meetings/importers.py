@@ -137,15 +137,15 @@ def _parley(data, name):
     )
 
 
-def import_transcript(transcript, owner, *, title=None):
-    """Store a parsed :class:`Transcript` as a completed meeting owned by ``owner``; returns it.
+def import_transcript(transcript, owner, workspace, *, title=None):
+    """Store a parsed :class:`Transcript` as a completed meeting of ``workspace`` owned by ``owner``; returns it.
 
     All or nothing: any failure rolls the whole import back.
     """
     with transaction.atomic():
         meeting = Meeting.objects.create(
             title=(title or transcript.title)[:200], source=Meeting.Source.IMPORT, engine=transcript.engine,
-            owner=owner, duration_ms=max(u[4] for u in transcript.utterances),
+            owner=owner, workspace=workspace, duration_ms=max(u[4] for u in transcript.utterances),
         )
         _emit(meeting, events.session_status("live"))
         if transcript.started_at:
@@ -198,9 +198,9 @@ def _emit(meeting, event):
                                     "was rejected (see the log)")
 
 
-def import_file(path, owner, *, title=None):
+def import_file(path, owner, workspace, *, title=None):
     """Parse and import the file at ``path``; raises :class:`TranscriptFormatError` or ``OSError``."""
     with open(path, "rb") as handle:
         raw = handle.read()
     name = str(path).rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return import_transcript(parse(raw, name=name), owner, title=title)
+    return import_transcript(parse(raw, name=name), owner, workspace, title=title)

@@ -228,14 +228,14 @@ class SearchForm(forms.Form):
     page = forms.IntegerField(required=False, min_value=1, max_value=1000)
 
 
-def _filtered(user, f):
+def _filtered(user, workspace, f):
     """The entries the filters allow, as a queryset; None when no meeting passes them.
 
     The meeting-level filters are resolved to a list of meeting ids first: the database can then
     combine ``meeting_id = ANY(…)`` with the full-text index instead of testing every match
     against a join.
     """
-    meetings = visible_meetings(user)
+    meetings = visible_meetings(user, workspace)
     if f.get("source"):
         meetings = meetings.filter(source=f["source"])
     if f.get("engine"):
@@ -367,14 +367,14 @@ def _sqlite(entries, query, limit, offset):
     return [(rowid, rank, snippets.get(rowid)) for rowid, rank in ranked]
 
 
-def search(user, text, filters=None, *, page=1, per_page=20):
-    """Search the meetings ``user`` may see; returns :class:`Results` of ranked :class:`Hit`.
+def search(user, text, filters=None, *, workspace=None, page=1, per_page=20):
+    """Search the meetings ``user`` may see (in ``workspace`` only, when given); returns :class:`Results` of ranked :class:`Hit`.
 
     ``filters``: the cleaned data of :class:`SearchForm` (source, engine, date_from, date_to,
     speaker, insight_type, open_actions). Raises :class:`QueryError` for a bad query.
     """
     query = parse(text)
-    entries = _filtered(user, filters or {})
+    entries = _filtered(user, workspace, filters or {})
     offset = (page - 1) * per_page
     run = _postgres if connection.vendor == "postgresql" else _sqlite
     rows = run(entries, query, per_page + 1, offset) if entries is not None else []
@@ -401,9 +401,10 @@ def search(user, text, filters=None, *, page=1, per_page=20):
     return Results(query=query, hits=hits, page=page, has_more=has_more)
 
 
-def speakers_of(user):
-    """Distinct participant names across the user's meetings, for the speaker filter."""
-    return sorted(set(Speaker.objects.filter(meeting__in=visible_meetings(user)).values_list("name", flat=True)))[:500]
+def speakers_of(user, workspace=None):
+    """Distinct participant names across the user's meetings in ``workspace``, for the speaker filter."""
+    meetings = visible_meetings(user, workspace)
+    return sorted(set(Speaker.objects.filter(meeting__in=meetings).values_list("name", flat=True)))[:500]
 
 
 __all__ = ["QueryError", "SearchForm", "Results", "Hit", "parse", "search", "connect"]

@@ -51,12 +51,13 @@ def _probe_upload(upload):
         upload.seek(0)
 
 
-def start_upload(owner, *, upload, title="", engine="local", realtime=False):
+def start_upload(owner, workspace, *, upload, title="", engine=None, realtime=False):
     """Create a meeting for an uploaded recording and hand it to the runners.
 
     Raises :class:`SessionError` for a missing, empty, oversized, corrupt or unsupported file
-    (nothing is created) or an unknown engine.
+    (nothing is created) or an unknown engine. ``engine`` None is the workspace's default.
     """
+    engine = engine or workspace.default_engine
     check_engine(engine)
     info = _probe_upload(upload)
     title = (title or "").strip() or os.path.splitext(os.path.basename(upload.name))[0][:200] or "Recording"
@@ -66,6 +67,7 @@ def start_upload(owner, *, upload, title="", engine="local", realtime=False):
             source=Meeting.Source.UPLOAD,
             engine=engine,
             owner=owner,
+            workspace=workspace,
             realtime=bool(realtime),
             duration_ms=info.duration_ms,
         )
@@ -75,13 +77,16 @@ def start_upload(owner, *, upload, title="", engine="local", realtime=False):
     return meeting
 
 
-def start_microphone(owner, *, title="", engine="local"):
+def start_microphone(owner, workspace, *, title="", engine=None):
+    """Create a meeting fed by the browser microphone; ``engine`` None is the workspace's default."""
+    engine = engine or workspace.default_engine
     check_engine(engine)
     meeting = Meeting.objects.create(
         title=(title or "").strip()[:200] or "Microphone session",
         source=Meeting.Source.MICROPHONE,
         engine=engine,
         owner=owner,
+        workspace=workspace,
     )
     transaction.on_commit(wake_runners)
     return meeting

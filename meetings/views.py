@@ -1,40 +1,40 @@
 """Dashboard views: thin; the session services and the access helper hold the logic."""
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import exports, media, search, sessions
+from . import audit, exports, media, search, sessions
 from . import review as review_data
-from .access import get_meeting_or_404, meeting_for_user, visible_meetings
+from .access import ADMIN, VIEW, WRITE, get_meeting_or_404, meeting_for_user, visible_meetings, workspace_required
 from .forms import ActionItemForm, ApiTokenForm, SpeakerNameForm, StartSessionForm
-from .models import ApiToken, Insight, Meeting, Speaker, Topic
+from .models import ApiToken, AuditEntry, Insight, Meeting, Speaker, Topic
 
 
-@login_required
+@workspace_required(VIEW)
 def meeting_list(request):
-    meetings = list(visible_meetings(request.user).select_related("owner")[:200])
+    meetings = list(visible_meetings(request.user, request.workspace).select_related("owner")[:200])
     # While a session runs the list refreshes itself, so its badges stay current.
     any_active = any(m.is_active for m in meetings)
     return render(request, "meetings/list.html", {"meetings": meetings, "any_active": any_active})
 
 
-@login_required
+@workspace_required(WRITE)
 def start(request):
-    form = StartSessionForm(request.POST or None, request.FILES or None)
+    form = StartSessionForm(request.POST or None, request.FILES or None,
+                            initial={"engine": request.workspace.default_engine})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             if data["source"] == Meeting.Source.UPLOAD:
                 meeting = sessions.start_upload(
-                    request.user, upload=data["file"], title=data["title"], engine=data["engine"],
+                    request.user, request.workspace, upload=data["file"], title=data["title"], engine=data["engine"],
                     realtime=data["realtime"],
                 )
             else:
-                meeting = sessions.start_microphone(request.user, title=data["title"], engine=data["engine"])
+                meeting = sessions.start_microphone(request.user, request.workspace, title=data["title"], engine=data["engine"])
         except sessions.SessionError as exc:
             form.add_error("file" if data["source"] == Meeting.Source.UPLOAD else None, str(exc))
         else:
@@ -43,18 +43,20 @@ def start(request):
     return render(request, "meetings/start.html", {"form": form}, status=status)
 
 
-@login_required
+@workspace_required(VIEW)
 def detail(request, meeting_id):
     return redirect(get_meeting_or_404(request.user, meeting_id))
 
 
-@login_required
+@workspace_required(VIEW)
 def live(request, meeting_id):
-    meeting = get_meeting_or_404(request.user, meeting_id)
-    return render(request, "meetings/live.html", {"meeting": meeting, "can_write": meeting.owner_id == request.user.pk or request.user.is_staff})
+    meeting, can_write = meeting_for_user(request.user, meeting_id)
+    if meeting is None:
+        raise Http404("No such meeting.")
+    return render(request, "meetings/live.html", {"meeting": meeting, "can_write": can_write})
 
 
-@login_required
+@workspace_required(VIEW)
 def review(request, meeting_id):
     meeting, can_write = meeting_for_user(request.user, meeting_id)
     if meeting is None:
@@ -79,7 +81,7 @@ def review(request, meeting_id):
 
 
 @require_POST
-@login_required
+@workspace_required(VIEW)
 def rename_speaker(request, meeting_id, speaker_id):
     meeting = get_meeting_or_404(request.user, meeting_id, write=True)
     speaker = get_object_or_404(Speaker, pk=speaker_id, meeting=meeting)
@@ -94,7 +96,7 @@ def rename_speaker(request, meeting_id, speaker_id):
 
 
 @require_POST
-@login_required
+@workspace_required(VIEW)
 def edit_insight(request, meeting_id, insight_id):
     meeting = get_meeting_or_404(request.user, meeting_id, write=True)
     insight = get_object_or_404(Insight, pk=insight_id, meeting=meeting, type=Insight.Type.ACTION_ITEM)
@@ -108,7 +110,7 @@ def edit_insight(request, meeting_id, insight_id):
     return redirect(reverse("meetings:review", args=[meeting.pk]) + f"#insight-{insight.pk}")
 
 
-@login_required
+@workspace_required(VIEW)
 def recording(request, meeting_id):
     """The meeting's recording, access-checked, with HTTP Range support so players can seek."""
     meeting = get_meeting_or_404(request.user, meeting_id)
@@ -117,18 +119,19 @@ def recording(request, meeting_id):
     return media.ranged_file_response(request, meeting.recording)
 
 
-@login_required
+@workspace_required(VIEW)
 def export(request, meeting_id, fmt):
     meeting = get_meeting_or_404(request.user, meeting_id)
     if fmt not in exports.FORMATS:
         raise Http404("Unknown export format.")
     body, content_type, filename = exports.export(meeting, fmt)
+    audit.record(request.user, meeting.workspace, AuditEntry.Action.EXPORT_DOWNLOADED, meeting, format=fmt)
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
-@login_required
+@workspace_required(VIEW)
 def search_page(request):
     """Search form and results; a bad query or filter is answered 400 with the reason shown."""
     form = search.SearchForm(request.GET or None)
@@ -139,11 +142,11 @@ def search_page(request):
     elif form.is_bound:
         data = form.cleaned_data
         try:
-            results = search.search(request.user, data["q"], data, page=data["page"] or 1)
+            results = search.search(request.user, data["q"], data, workspace=request.workspace, page=data["page"] or 1)
         except search.QueryError as exc:
             problem = str(exc)
     context = {"form": form, "results": results, "problem": problem,
-               "speakers": search.speakers_of(request.user), "querystring": _without_page(request)}
+               "speakers": search.speakers_of(request.user, request.workspace), "querystring": _without_page(request)}
     return render(request, "meetings/search.html", context, status=400 if problem else 200)
 
 
@@ -154,7 +157,7 @@ def _without_page(request):
 
 
 @require_POST
-@login_required
+@workspace_required(VIEW)
 def stop(request, meeting_id):
     meeting = get_meeting_or_404(request.user, meeting_id, write=True)
     if not sessions.request_stop(meeting):
@@ -162,22 +165,25 @@ def stop(request, meeting_id):
     return redirect("meetings:live", meeting.pk)
 
 
-@login_required
+@workspace_required(VIEW)
 def tokens(request):
     form = ApiTokenForm(request.POST or None)
     created = None
     if request.method == "POST" and form.is_valid():
-        _, created = ApiToken.issue(request.user, form.cleaned_data["name"])
+        token, created = ApiToken.issue(request.user, request.workspace, form.cleaned_data["name"])
+        audit.record(request.user, request.workspace, AuditEntry.Action.TOKEN_CREATED, token)
         form = ApiTokenForm()
-    context = {"form": form, "created": created, "tokens": request.user.api_tokens.all()}
+    context = {"form": form, "created": created,
+               "tokens": request.user.api_tokens.filter(workspace=request.workspace)}
     return render(request, "meetings/tokens.html", context)
 
 
 @require_POST
-@login_required
+@workspace_required(VIEW)
 def revoke_token(request, token_id):
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user, revoked_at__isnull=True)
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
+    audit.record(request.user, token.workspace, AuditEntry.Action.TOKEN_REVOKED, token)
     messages.success(request, f"Token {token.prefix}… revoked.")
     return redirect(reverse("meetings:tokens"))

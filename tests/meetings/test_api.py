@@ -7,13 +7,14 @@ from django.core.management import call_command
 
 from meetings.models import ApiToken, Meeting
 from streaming.runners import claim, run_session
+from tests.conftest import new_meeting
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def token(alice):
-    return ApiToken.issue(alice, "test")[1]
+def token(alice, workspace):
+    return ApiToken.issue(alice, workspace, "test")[1]
 
 
 def auth(token):
@@ -112,21 +113,21 @@ def test_a_missing_file_or_unknown_engine_is_a_400(client, token, data_dir):
     assert not Meeting.objects.exists()
 
 
-def test_list_shows_only_the_users_meetings(client, token, alice, bob):
-    Meeting.objects.create(title="Mine", source="upload", owner=alice)
-    Meeting.objects.create(title="Bob's", source="upload", owner=bob)
+def test_list_shows_only_the_tokens_workspaces_meetings(client, token, alice, bob):
+    new_meeting(alice, title="Mine", source="upload")
+    new_meeting(bob, title="Bob's", source="upload")
     titles = [m["title"] for m in client.get("/api/v1/meetings/", **auth(token)).json()["meetings"]]
     assert titles == ["Mine"]
 
 
 def test_another_users_meeting_is_a_404(client, token, bob):
-    theirs = Meeting.objects.create(title="Bob's", source="upload", owner=bob)
+    theirs = new_meeting(bob, title="Bob's", source="upload")
     assert client.get(f"/api/v1/meetings/{theirs.pk}/", **auth(token)).status_code == 404
     assert client.post(f"/api/v1/meetings/{theirs.pk}/stop", **auth(token)).status_code == 404
 
 
 def test_stop_asks_the_runner_and_a_second_stop_is_a_conflict(client, token, alice):
-    meeting = Meeting.objects.create(title="Mic", source="microphone", owner=alice, status="live")
+    meeting = new_meeting(alice, title="Mic", source="microphone", status="live")
     response = client.post(f"/api/v1/meetings/{meeting.pk}/stop", **auth(token))
     assert response.status_code == 202
     meeting.refresh_from_db()
@@ -137,6 +138,6 @@ def test_stop_asks_the_runner_and_a_second_stop_is_a_conflict(client, token, ali
 
 
 def test_wrong_methods_get_a_json_405(client, token, alice):
-    meeting = Meeting.objects.create(title="x", source="upload", owner=alice)
+    meeting = new_meeting(alice, title="x", source="upload")
     response = client.get(f"/api/v1/meetings/{meeting.pk}/stop", **auth(token))
     assert response.status_code == 405 and response.json()["error"]

@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 
 from meetings.exports import export
 from meetings.importers import TranscriptFormatError, import_file, parse
+from tests.conftest import home_workspace
 from meetings.models import Insight, Meeting, MeetingEvent
 from streaming.insights.text import clean
 
@@ -44,14 +45,14 @@ def test_a_qmsum_meeting_is_imported_whole_with_clean_text_speakers_and_insights
 
 
 def test_a_parley_json_export_imports_back_with_its_edits(alice, bob, data_dir, tmp_path):
-    original = import_file(data_dir / "meetings" / "ES2004a.json", alice)
+    original = import_file(data_dir / "meetings" / "ES2004a.json", alice, home_workspace(alice))
     action = original.insights.filter(type="action_item").first()
     action.done, action.assignee = True, "Industrial Designer"
     action.save()
     body, _, _ = export(original, "json")
     path = tmp_path / "export.json"
     path.write_text(body)
-    copy = import_file(path, bob)
+    copy = import_file(path, bob, home_workspace(bob))
     assert copy.pk != original.pk and copy.title == original.title and copy.status == "completed"
     assert [(u.speaker.name, u.text, u.start_ms, u.end_ms) for u in copy.utterances.select_related("speaker")] == [
         (u.speaker.name, u.text, u.start_ms, u.end_ms) for u in original.utterances.select_related("speaker")]
@@ -94,7 +95,7 @@ def test_a_failure_midway_leaves_nothing_half_imported(alice, data_dir, monkeypa
 
     monkeypatch.setattr(importers, "persist_event", failing)
     with pytest.raises(TranscriptFormatError, match="could not be stored"):
-        import_file(data_dir / "meetings" / "ES2004a.json", alice)
+        import_file(data_dir / "meetings" / "ES2004a.json", alice, home_workspace(alice))
     assert not Meeting.objects.exists() and not Insight.objects.exists() and not MeetingEvent.objects.exists()
 
 

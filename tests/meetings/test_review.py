@@ -134,8 +134,8 @@ def test_exports_in_every_format(client, corpus):
 
 def test_the_api_serves_exports_to_token_holders_only(client, corpus):
     senedd = corpus["senedd"]
-    _, token = ApiToken.issue(corpus["ben"], "t")
-    _, other = ApiToken.issue(corpus["ana"], "t")
+    _, token = ApiToken.issue(corpus["ben"], corpus["ben_ws"], "t")
+    _, other = ApiToken.issue(corpus["ana"], corpus["ana_ws"], "t")
     url = f"/api/v1/meetings/{senedd.pk}/transcript."
     assert client.get(url + "vtt").status_code == 401
     for fmt in ("txt", "md", "srt", "vtt", "json"):

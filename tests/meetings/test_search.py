@@ -141,7 +141,7 @@ def test_the_search_page_shows_highlighted_hits_and_messages(client, corpus):
 
 
 def test_the_search_api_answers_json_with_snippets_links_and_errors(client, corpus):
-    _, token = ApiToken.issue(corpus["ben"], "t")
+    _, token = ApiToken.issue(corpus["ben"], corpus["ben_ws"], "t")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     assert client.get("/api/v1/search", {"q": "prosecution"}).status_code == 401
     data = client.get("/api/v1/search", {"q": "crown prosecution", "speaker": ""}, **auth).json()

@@ -6,7 +6,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from meetings.models import ApiToken, Insight, Meeting, Speaker, Summary, Topic, Utterance
+from tests.conftest import new_meeting
+from meetings.models import ApiToken, Insight, Membership, Meeting, Speaker, Summary, Topic, Utterance
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +19,7 @@ def test_pages_require_sign_in(client):
 
 
 def test_sign_in_then_the_meetings_list_shows_live_badges(client, alice):
-    Meeting.objects.create(title="Stand-up", source="microphone", owner=alice, status="live")
+    new_meeting(alice, title="Stand-up", source="microphone", status="live")
     response = client.post("/accounts/login/", {"username": "alice", "password": "alice-pass-1"}, follow=True)
     assert b"Stand-up" in response.content
     assert b"status-live" in response.content
@@ -108,8 +109,9 @@ def test_ensure_admin_prints_a_generated_password(monkeypatch):
     monkeypatch.delenv("PARLEY_ADMIN_PASSWORD", raising=False)
     out = io.StringIO()
     call_command("ensure_admin", stdout=out)
-    password = out.getvalue().rsplit(": ", 1)[1].strip()
-    assert User.objects.get(username="admin").check_password(password)
+    line = next(line for line in out.getvalue().splitlines() if "with password: " in line)
+    assert User.objects.get(username="admin").check_password(line.rsplit(": ", 1)[1])
+    assert Membership.objects.get(user__username="admin").role == "admin"
 
 
 def test_every_hub_model_is_in_the_admin(admin_client, meeting):

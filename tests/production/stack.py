@@ -128,9 +128,11 @@ class Stack:
         """Create a user and an upload meeting; returns the meeting id."""
         code = (
             "from django.contrib.auth import get_user_model; from django.core.files import File;"
-            "from meetings.models import Meeting; from streaming.audio import probe;"
-            f"u, _ = get_user_model().objects.get_or_create(username={owner!r});"
-            f"m = Meeting(title='Production test', source='upload', engine='local', owner=u, realtime={realtime});"
+            "from meetings.models import Meeting; from meetings.workspaces import create_workspace;"
+            "from streaming.audio import probe;"
+            f"u, new = get_user_model().objects.get_or_create(username={owner!r});"
+            "w = create_workspace('Production', u) if new else u.memberships.first().workspace;"
+            f"m = Meeting(title='Production test', source='upload', engine='local', owner=u, workspace=w, realtime={realtime});"
             f"m.recording.save({Path(recording).name!r}, File(open({str(recording)!r}, 'rb')), save=False);"
             f"m.duration_ms = probe({str(recording)!r}).duration_ms; m.save(); print(m.pk)"
         )

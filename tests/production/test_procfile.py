@@ -17,7 +17,8 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 def test_the_procfile_runs_two_web_processes_a_runner_a_celery_worker_and_beat(stack):
     stack.manage("shell", "-c", "from django.contrib.auth import get_user_model;"
-                 "get_user_model().objects.create_user('carol', password='carol-pass-1')")
+                 "from meetings.workspaces import create_workspace;"
+                 "create_workspace('Carol', get_user_model().objects.create_user('carol', password='carol-pass-1'))")
     token = stack.manage("create_api_token", "carol").strip().splitlines()[-1]
     base_port = free_port()
     while base_port > 60000:

@@ -11,6 +11,7 @@ from django.db import transaction
 from meetings.models import Insight, Meeting, MeetingEvent, Summary, Topic, Utterance
 from streaming import events
 from streaming.persist import LeaseLost, persist_event
+from tests.conftest import new_meeting
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +31,7 @@ def test_events_are_numbered_from_one_without_gaps(meeting):
 
 
 def test_each_meeting_has_its_own_sequence(meeting, alice):
-    other = Meeting.objects.create(title="Other", source="upload", owner=alice)
+    other = new_meeting(alice, title="Other")
     persist_event(meeting.pk, events.progress(1, 10))
     persist_event(other.pk, events.progress(1, 10))
     assert other.events.get().seq == 1

@@ -50,7 +50,7 @@ async def test_a_malformed_after_is_refused(meeting, alice):
     assert not connected and code == 4400
 
 
-async def test_staff_may_watch_any_meeting(meeting, charlie):
+async def test_an_admin_of_the_workspace_may_watch_a_members_meeting(meeting, charlie):
     comm = communicator(meeting, charlie)
     connected, _ = await comm.connect()
     assert connected

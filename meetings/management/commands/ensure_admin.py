@@ -1,7 +1,9 @@
-"""``manage.py ensure_admin``: create the first admin user ``admin`` if there is none.
+"""``manage.py ensure_admin``: create the first admin user ``admin`` and the first workspace if
+there are none.
 
 The password comes from ``PARLEY_ADMIN_PASSWORD``, or is generated and printed once. Safe to run
-again: an existing ``admin`` is left as it is.
+again: an existing ``admin`` is left as it is, and is made admin of the first workspace only when
+no workspace exists yet.
 """
 import os
 import secrets
@@ -9,18 +11,26 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from meetings.models import Workspace
+from meetings.workspaces import create_workspace
+
 
 class Command(BaseCommand):
-    help = "Create the first admin user 'admin' (password from PARLEY_ADMIN_PASSWORD, or generated and printed)."
+    help = ("Create the first admin user 'admin' (password from PARLEY_ADMIN_PASSWORD, or generated and printed) "
+            "and the first workspace.")
 
     def handle(self, *args, **options):
         User = get_user_model()
-        if User.objects.filter(username="admin").exists():
+        admin = User.objects.filter(username="admin").first()
+        if admin is not None:
             self.stdout.write("Admin user 'admin' already exists.")
-            return
-        password = os.environ.get("PARLEY_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-        User.objects.create_superuser("admin", email="", password=password)
-        if os.environ.get("PARLEY_ADMIN_PASSWORD"):
-            self.stdout.write("Created admin user 'admin' with the password from PARLEY_ADMIN_PASSWORD.")
         else:
-            self.stdout.write(f"Created admin user 'admin' with password: {password}")
+            password = os.environ.get("PARLEY_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+            admin = User.objects.create_superuser("admin", email="", password=password)
+            if os.environ.get("PARLEY_ADMIN_PASSWORD"):
+                self.stdout.write("Created admin user 'admin' with the password from PARLEY_ADMIN_PASSWORD.")
+            else:
+                self.stdout.write(f"Created admin user 'admin' with password: {password}")
+        if not Workspace.objects.exists():
+            workspace = create_workspace(os.environ.get("PARLEY_WORKSPACE_NAME", "My workspace"), admin)
+            self.stdout.write(f"Created workspace {workspace.name!r} with 'admin' as its admin.")

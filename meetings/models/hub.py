@@ -11,6 +11,9 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.urls import reverse
 
+from .choices import Engine
+from .workspaces import Workspace
+
 
 class Meeting(models.Model):
     class Source(models.TextChoices):
@@ -22,11 +25,7 @@ class Meeting(models.Model):
         BOT = "bot", "Meeting bot"
         IMPORT = "import", "Imported transcript"
 
-    class Engine(models.TextChoices):
-        LOCAL = "local", "Local (on-device)"
-        SYMBL = "symbl", "Symbl.ai"
-        DEEPGRAM = "deepgram", "Deepgram"
-        ASSEMBLYAI = "assemblyai", "AssemblyAI"
+    Engine = Engine
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled"
@@ -41,6 +40,12 @@ class Meeting(models.Model):
     ACTIVE = (Status.SCHEDULED, Status.CONNECTING, Status.LIVE, Status.STOPPING, Status.PROCESSING)
     ENDED = (Status.COMPLETED, Status.FAILED)
 
+    class Retention(models.TextChoices):
+        INHERIT = "inherit", "As the workspace"
+        KEEP = "keep", "Keep"
+        DELETE = "delete", "Delete after"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="meetings")
     title = models.CharField(max_length=200)
     source = models.CharField(max_length=20, choices=Source.choices)
     engine = models.CharField(max_length=20, choices=Engine.choices, default=Engine.LOCAL)
@@ -64,6 +69,13 @@ class Meeting(models.Model):
     runner_id = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     stop_requested = models.BooleanField(default=False)
+
+    # Retention: this meeting's override of the workspace's policy; ``retention`` is the age
+    # (from ``ended_at``) after which a DELETE meeting goes.
+    retention_override = models.CharField(max_length=10, choices=Retention.choices, default=Retention.INHERIT)
+    retention = models.DurationField(null=True, blank=True)
+    # Set, and committed, before a deletion starts: from then on no page shows the meeting.
+    deleting_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -237,6 +249,8 @@ class ApiToken(models.Model):
     """A bearer token for the JSON API. Only its SHA-256 digest is stored; the token is shown once."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    # A token acts only in this workspace, with its user's role there.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     digest = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=12, help_text="The first characters, to recognise a token.")
@@ -257,8 +271,9 @@ class ApiToken(models.Model):
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user, name):
-        """Create a token for ``user``; returns ``(ApiToken, plaintext)``. The plaintext is not kept."""
+    def issue(cls, user, workspace, name):
+        """Create a token for ``user`` in ``workspace``; returns ``(ApiToken, plaintext)``. The plaintext is not kept."""
         plaintext = "prl_" + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, digest=cls.hash(plaintext), prefix=plaintext[:10])
+        token = cls.objects.create(user=user, workspace=workspace, name=name, digest=cls.hash(plaintext),
+                                   prefix=plaintext[:10])
         return token, plaintext
