@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "meetings",
     "streaming",
     "telephony",
@@ -90,7 +91,17 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from
+# one address, that pair is locked out for AXES_COOLOFF_TIME.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(env_str("PARLEY_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(env_str("PARLEY_LOGIN_COOLOFF_HOURS", "0.25"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -250,3 +261,20 @@ SYMBL_API_URL = env_str("SYMBL_API_URL", "https://api.symbl.ai").rstrip("/")
 SYMBL_WS_URL = env_str("SYMBL_WS_URL", "wss://api.symbl.ai").rstrip("/")
 SYMBL_APP_ID = env_str("SYMBL_APP_ID", "")
 SYMBL_APP_SECRET = env_str("SYMBL_APP_SECRET", "")
+
+# Retention (meetings/retention.py): Celery beat deletes expired meetings in small batches.
+RETENTION_INTERVAL_SECONDS = float(env_str("PARLEY_RETENTION_INTERVAL_SECONDS", "600"))
+RETENTION_BATCH_SIZE = int(env_str("PARLEY_RETENTION_BATCH_SIZE", "500"))
+CELERY_BEAT_SCHEDULE = {
+    "apply-retention": {"task": "meetings.tasks.apply_retention", "schedule": RETENTION_INTERVAL_SECONDS},
+}
+
+# Other providers' base URLs: the fakes in tests/fakes stand in for them on loopback.
+ZOOM_API_URL = env_str("ZOOM_API_URL", "https://api.zoom.us/v2").rstrip("/")
+ZOOM_OAUTH_URL = env_str("ZOOM_OAUTH_URL", "https://zoom.us").rstrip("/")
+TWILIO_API_URL = env_str("TWILIO_API_URL", "https://api.twilio.com").rstrip("/")
+MEETSTREAM_API_URL = env_str("MEETSTREAM_API_URL", "https://api.meetstream.ai/api/v1").rstrip("/")
+DEEPGRAM_API_URL = env_str("DEEPGRAM_API_URL", "https://api.deepgram.com").rstrip("/")
+ASSEMBLYAI_API_URL = env_str("ASSEMBLYAI_API_URL", "https://api.assemblyai.com").rstrip("/")
+# How long a provider call of "test connection" or a remote deletion may take, seconds.
+PROVIDER_TIMEOUT_SECONDS = float(env_str("PARLEY_PROVIDER_TIMEOUT_SECONDS", "10"))

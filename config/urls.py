@@ -5,5 +5,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("meetings.api_urls")),
+    path("hooks/", include("meetings.hook_urls")),
+    path("workspace/accounts/", include("meetings.account_urls")),
+    path("workspace/retention/", include("meetings.retention_urls")),
+    path("", include("meetings.workspace_urls")),
     path("", include("meetings.urls")),
 ]
