@@ -127,3 +127,47 @@ def transcript_html(turn_list):
                          f'<a class="ts" href="?t={u.start_ms}#u{u.pk}">{clock(u.start_ms)}</a> {escape(u.text)}</p>')
         parts.append("</div>")
     return mark_safe("\n".join(parts))
+
+
+def insights_html(meeting, insights, *, can_write):
+    """The questions, action items and follow-ups cards, built here for the reason
+    :func:`transcript_html` is: a long meeting has hundreds of them. ``insights`` carry ``moment``
+    (:func:`with_moments`); action items link to their edit page when ``can_write``."""
+    from django.urls import reverse
+    from django.utils.html import escape
+    from django.utils.safestring import mark_safe
+
+    from .models import Insight
+    from .templatetags.parley import clock
+
+    groups = {}
+    for insight in insights:
+        groups.setdefault(insight.type, []).append(insight)
+    if not groups:
+        return mark_safe('<section class="card"><h2>Insights</h2>'
+                         '<p class="empty">No questions, action items or follow-ups.</p></section>')
+    parts = []
+    for kind, label in Insight.Type.choices:
+        if kind not in groups:
+            continue
+        parts.append(f'<section class="card"><h2>{escape(label)}s</h2><ul class="insights">')
+        for i in groups[kind]:
+            item = [f'<li id="insight-{i.pk}" class="{"done" if i.done else ""}">']
+            if kind == Insight.Type.ACTION_ITEM:
+                item.append(f'<span class="state">{"☑" if i.done else "☐"}</span> ')
+            item.append(escape(i.text))
+            if i.assignee:
+                item.append(f" <em>→ {escape(i.assignee)}</em>")
+            if i.due:
+                item.append(f" <em>by {i.due:%Y-%m-%d}</em>")
+            if i.moment:
+                m = i.moment
+                item.append(f' <a href="?t={m.start_ms}#u{m.pk}" data-seek="{m.start_ms}" '
+                            f'title="Go to the moment">↪ {clock(m.start_ms)}</a>')
+            if kind == Insight.Type.ACTION_ITEM and can_write:
+                url = reverse("meetings:edit_insight", args=[meeting.pk, i.pk])
+                item.append(f' <a class="edit" href="{url}">Edit</a>')
+            item.append("</li>")
+            parts.append("".join(item))
+        parts.append("</ul></section>")
+    return mark_safe("\n".join(parts))

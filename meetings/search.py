@@ -48,7 +48,7 @@ few more most other some such no nor not only own same so than too very s t can 
 
 # Highlight markers: never in transcript text, replaced by <mark> after HTML-escaping the snippet.
 _START, _STOP = "\u27e6", "\u27e7"
-# PostgreSQL ranks at most this many matches of a query (see _postgres).
+# Each engine ranks at most this many matches of a query (see _postgres and _sqlite).
 RANK_CANDIDATES = 2000
 _TOKEN = re.compile(r'-?"[^"]*"|[^\s"]+')
 _WORD = re.compile(r"\w+")
@@ -342,29 +342,51 @@ def _postgres(entries, query, limit, offset):
 def _sqlite(entries, query, limit, offset):
     # The filters go in a correlated EXISTS: "rowid IN (subquery)" would make FTS5 run the MATCH
     # once per id of the subquery (seconds at 100,000 entries), and "+rowid IN" builds the whole
-    # visible set each time. Two steps, because SQLite would compute snippet() for every match
-    # before sorting.
+    # visible set each time. As on PostgreSQL, bm25() scores at most RANK_CANDIDATES matches, the
+    # newest (FTS5 walks rowids backwards without sorting). Two steps, because SQLite would
+    # compute snippet() for every match before sorting.
     correlated = entries.filter(pk=RawSQL('"meetings_searchentry_fts"."rowid"', []))
     within, params = correlated.values("id").query.sql_with_params()
     expression = query.fts5()
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT rowid, -rank FROM meetings_searchentry_fts WHERE meetings_searchentry_fts MATCH %s "
-            f"AND EXISTS ({within}) ORDER BY rank, rowid LIMIT %s OFFSET %s",
-            [expression, *params, limit, offset],
+            "SELECT rowid, -rank FROM (SELECT rowid, rank FROM meetings_searchentry_fts "
+            f"WHERE meetings_searchentry_fts MATCH %s AND EXISTS ({within}) ORDER BY rowid DESC LIMIT %s) "
+            "ORDER BY rank, rowid LIMIT %s OFFSET %s",
+            [expression, *params, RANK_CANDIDATES, limit, offset],
         )
         ranked = cursor.fetchall()
         if not ranked:
             return []
         ids = [row[0] for row in ranked]
+        # FTS5 cannot seek to a list of rowids, but it can to a range: the BETWEEN spares it
+        # walking every match of a common word.
         cursor.execute(
             f"SELECT rowid, snippet(meetings_searchentry_fts, 0, '{_START}', '{_STOP}', '…', 24) "
             "FROM meetings_searchentry_fts WHERE meetings_searchentry_fts MATCH %s "
-            f"AND rowid IN ({', '.join(['%s'] * len(ids))})",
-            [expression, *ids],
+            f"AND rowid BETWEEN %s AND %s AND rowid IN ({', '.join(['%s'] * len(ids))})",
+            [expression, min(ids), max(ids), *ids],
         )
         snippets = dict(cursor.fetchall())
     return [(rowid, rank, snippets.get(rowid)) for rowid, rank in ranked]
+
+
+def _first_moments(entries):
+    """The earliest linked utterance of each insight and topic entry, as
+    ``{"insight": {id: (start_ms, utterance id, speaker name)}, "topic": {…}}``: one small query
+    per kind over the link tables, instead of loading every linked utterance."""
+    moments = {}
+    for kind, model in (("insight", Insight), ("topic", Topic)):
+        ids = [getattr(e, f"{kind}_id") for e in entries if getattr(e, f"{kind}_id")]
+        if not ids:
+            continue
+        links = model.utterances.through.objects.filter(**{f"{kind}_id__in": ids}).values_list(
+            f"{kind}_id", "utterance__start_ms", "utterance_id", "utterance__speaker__name")
+        best = moments.setdefault(kind, {})
+        for owner, start_ms, utterance_id, speaker in links:
+            if owner not in best or (start_ms, utterance_id) < best[owner][:2]:
+                best[owner] = (start_ms, utterance_id, speaker)
+    return moments
 
 
 def search(user, text, filters=None, *, workspace=None, page=1, per_page=20):
@@ -380,21 +402,22 @@ def search(user, text, filters=None, *, workspace=None, page=1, per_page=20):
     rows = run(entries, query, per_page + 1, offset) if entries is not None else []
     has_more = len(rows) > per_page
     rows = rows[:per_page]
-    found = SearchEntry.objects.select_related("meeting", "utterance__speaker", "insight", "topic", "speaker") \
-        .prefetch_related("insight__utterances__speaker", "topic__utterances").in_bulk([r[0] for r in rows])
+    found = SearchEntry.objects.select_related("meeting", "utterance__speaker", "insight", "speaker") \
+        .in_bulk([r[0] for r in rows])
+    first = _first_moments(found.values())
     hits = []
     for entry_id, rank, snippet in rows:
         entry = found.get(entry_id)
         if entry is None:
             continue
         hit = Hit(entry=entry, rank=float(rank or 0), snippet=_highlight(snippet or entry.text))
-        moment = entry.utterance
-        if moment is None and (entry.insight_id or entry.topic_id):
-            linked = (entry.insight or entry.topic).utterances.all()
-            moment = min(linked, key=lambda u: (u.start_ms, u.pk), default=None)
-        if moment is not None:
-            hit.utterance_id, hit.start_ms = moment.pk, moment.start_ms
-            hit.speaker = moment.speaker.name if moment.speaker_id and moment.speaker else None
+        if entry.utterance_id:
+            u = entry.utterance
+            hit.utterance_id, hit.start_ms = u.pk, u.start_ms
+            hit.speaker = u.speaker.name if u.speaker_id else None
+        elif (entry.insight_id or entry.topic_id) in first.get("insight" if entry.insight_id else "topic", {}):
+            hit.start_ms, hit.utterance_id, hit.speaker = first["insight" if entry.insight_id else "topic"][
+                entry.insight_id or entry.topic_id]
         elif entry.speaker_id:
             hit.speaker = entry.speaker.name
         hits.append(hit)

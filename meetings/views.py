@@ -70,7 +70,8 @@ def review(request, meeting_id):
         "turns": turn_list,
         "transcript_html": review_data.transcript_html(turn_list),
         "talk_chart": review_data.chart(talk),
-        "insights": review_data.with_moments(meeting.insights.all(), Insight.utterances.through, "insight", line_list),
+        "insights_html": review_data.insights_html(meeting, review_data.with_moments(
+            meeting.insights.all(), Insight.utterances.through, "insight", line_list), can_write=can_write),
         "topics": review_data.with_moments(meeting.topics.all()[:15], Topic.utterances.through, "topic", line_list),
         "summary": getattr(meeting, "summary", None),
         "speakers": meeting.speakers.all(),
@@ -95,19 +96,21 @@ def rename_speaker(request, meeting_id, speaker_id):
     return redirect("meetings:review", meeting.pk)
 
 
-@require_POST
 @workspace_required(VIEW)
 def edit_insight(request, meeting_id, insight_id):
+    """An action item's edit page (its own page: inline forms for hundreds of items would weigh
+    down the review page); a saved edit returns to the item on the review page."""
     meeting = get_meeting_or_404(request.user, meeting_id, write=True)
     insight = get_object_or_404(Insight, pk=insight_id, meeting=meeting, type=Insight.Type.ACTION_ITEM)
-    form = ActionItemForm(request.POST)
-    if form.is_valid():
+    initial = {"text": insight.text, "assignee": insight.assignee, "due": insight.due, "done": insight.done}
+    form = ActionItemForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
         review_data.edit_insight(insight, **form.cleaned_data)
         messages.success(request, "Action item saved.")
-    else:
-        messages.error(request, "Action item not saved: " + "; ".join(
-            f"{name}: {e}" for name, errors in form.errors.items() for e in errors))
-    return redirect(reverse("meetings:review", args=[meeting.pk]) + f"#insight-{insight.pk}")
+        return redirect(reverse("meetings:review", args=[meeting.pk]) + f"#insight-{insight.pk}")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "meetings/insight_edit.html", {"meeting": meeting, "insight": insight, "form": form},
+                  status=status)
 
 
 @workspace_required(VIEW)

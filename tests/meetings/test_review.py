@@ -59,12 +59,15 @@ def test_editing_an_action_item(client, corpus):
     action = Insight.objects.filter(meeting=ami, type="action_item").first()
     client.force_login(corpus["ana"])
     url = f"/meetings/{ami.pk}/insights/{action.pk}/edit"
+    page = client.get(url).content.decode()
+    assert f'value="{action.assignee}"' in page or not action.assignee
+    assert url in client.get(f"/meetings/{ami.pk}/review/").content.decode()
     data = {"text": "Send the remote sketches", "assignee": "Industrial Designer", "due": "2026-12-01", "done": "on"}
     assert client.post(url, data).status_code == 302
     action.refresh_from_db()
     assert (action.text, action.assignee, action.due.isoformat(), action.done) == (
         "Send the remote sketches", "Industrial Designer", "2026-12-01", True)
-    client.post(url, {**data, "due": "not a date"})
+    assert "Enter a valid date" in client.post(url, {**data, "due": "not a date"}).content.decode()
     action.refresh_from_db()
     assert action.due.isoformat() == "2026-12-01"  # refused, nothing changed
     client.post(url, {"text": "Send the remote sketches", "assignee": "", "due": ""})
