@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 
-from . import models
+from . import crypto, models
 
 
 class SpeakerInline(admin.TabularInline):
@@ -10,8 +12,8 @@ class SpeakerInline(admin.TabularInline):
 
 @admin.register(models.Meeting)
 class MeetingAdmin(admin.ModelAdmin):
-    list_display = ["title", "source", "engine", "status", "owner", "created_at", "ended_at"]
-    list_filter = ["status", "source", "engine"]
+    list_display = ["title", "workspace", "source", "engine", "status", "owner", "created_at", "ended_at"]
+    list_filter = ["status", "source", "engine", "workspace"]
     search_fields = ["title"]
     readonly_fields = ["last_seq", "runner_id", "lease_expires_at", "progress"]
     inlines = [SpeakerInline]
@@ -69,5 +71,111 @@ class MeetingEventAdmin(admin.ModelAdmin):
 
 @admin.register(models.ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "user", "workspace", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["workspace"]
     readonly_fields = ["digest", "prefix"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by Parley itself (deletions, the audit log): readable here, never edited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MembershipFormSet(BaseInlineFormSet):
+    """A workspace keeps at least one admin, as ``meetings.workspaces`` insists everywhere else."""
+
+    def clean(self):
+        super().clean()
+        roles = [form.cleaned_data.get("role") for form in self.forms
+                 if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        if models.Role.ADMIN not in roles:
+            raise ValidationError("A workspace needs at least one admin.")
+
+
+class MembershipInline(admin.TabularInline):
+    model = models.Membership
+    formset = MembershipFormSet
+    extra = 0
+    raw_id_fields = ["user"]
+    readonly_fields = ["joined_at"]
+
+
+@admin.register(models.Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "default_engine", "retention", "created_at"]
+    search_fields = ["name"]
+    readonly_fields = ["hook_key", "created_at"]
+    inlines = [MembershipInline]
+
+
+@admin.register(models.Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations are issued from the members page, which e-mails the link: the token exists only
+    there, so none is added here; an admin may withdraw one by setting ``revoked_at``."""
+
+    list_display = ["email", "workspace", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["workspace", "role"]
+    search_fields = ["email"]
+    fields = ["workspace", "email", "role", "invited_by", "digest", "created_at", "expires_at", "accepted_at",
+              "accepted_by", "revoked_at"]
+    readonly_fields = ["workspace", "email", "role", "invited_by", "digest", "created_at", "expires_at",
+                       "accepted_at", "accepted_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(models.ProviderAccount)
+class ProviderAccountAdmin(admin.ModelAdmin):
+    """Secrets are set on the workspace's accounts page: never shown or edited here, only which are set."""
+
+    list_display = ["provider", "workspace", "updated_at", "updated_by", "last_test_at", "last_test_ok"]
+    list_filter = ["provider", "workspace"]
+    exclude = ["encrypted_secrets"]
+    readonly_fields = ["secrets_set", "updated_at", "updated_by", "last_test_at", "last_test_ok", "last_test_message"]
+
+    @admin.display(description="Secrets set")
+    def secrets_set(self, obj):
+        if obj is None or not obj.encrypted_secrets:
+            return "none"
+        try:
+            return ", ".join(obj.secret_names()) or "none"
+        except crypto.SecretError:
+            return "unreadable with the current ENCRYPTION_KEY"
+
+
+class RemoteDeletionInline(admin.TabularInline):
+    model = models.RemoteDeletion
+    extra = 0
+    can_delete = False
+    readonly_fields = ["provider", "remote_id", "status", "attempts", "last_error", "next_attempt_at", "done_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.DeletionRecord)
+class DeletionRecordAdmin(ReadOnlyAdmin):
+    list_display = ["meeting_title", "meeting_id", "workspace", "reason", "started_at", "finished_at"]
+    list_filter = ["reason", "workspace"]
+    search_fields = ["meeting_title"]
+    inlines = [RemoteDeletionInline]
+
+
+@admin.register(models.AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "workspace", "actor_name", "action", "target"]
+    list_filter = ["action", "workspace", "created_at"]
+    search_fields = ["actor_name", "target"]
+    date_hierarchy = "created_at"

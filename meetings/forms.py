@@ -10,6 +10,12 @@ STARTABLE_SOURCES = [
 ]
 
 
+def engine_choices():
+    """``(name, label)`` of the engines this Parley can run, for a choice field."""
+    labels = dict(Meeting.Engine.choices)
+    return [(name, labels.get(name, name)) for name in available_engines()]
+
+
 class StartSessionForm(forms.Form):
     title = forms.CharField(max_length=200, required=False)
     source = forms.ChoiceField(choices=STARTABLE_SOURCES, initial=Meeting.Source.UPLOAD)
@@ -21,8 +27,7 @@ class StartSessionForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        labels = dict(Meeting.Engine.choices)
-        self.fields["engine"].choices = [(name, labels.get(name, name)) for name in available_engines()]
+        self.fields["engine"].choices = engine_choices()
 
     def clean(self):
         data = super().clean()
