@@ -256,12 +256,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 
-# Symbl.ai (issue 3). Base URLs point at the emulator in tests (tests/fakes/symbl.py); the app id
-# and secret seed the first workspace's account (read through streaming.engines.symbl.credentials).
+# Symbl.ai: base URLs point at the emulator in tests (tests/fakes/symbl.py). Credentials belong to
+# workspaces (meetings/providers.py); SYMBL_APP_ID and the other providers' variables only seed
+# the first workspace's accounts, through `manage.py ensure_admin`.
 SYMBL_API_URL = env_str("SYMBL_API_URL", "https://api.symbl.ai").rstrip("/")
 SYMBL_WS_URL = env_str("SYMBL_WS_URL", "wss://api.symbl.ai").rstrip("/")
-SYMBL_APP_ID = env_str("SYMBL_APP_ID", "")
-SYMBL_APP_SECRET = env_str("SYMBL_APP_SECRET", "")
 
 # Retention (meetings/retention.py): Celery beat deletes expired meetings in small batches.
 RETENTION_INTERVAL_SECONDS = float(env_str("PARLEY_RETENTION_INTERVAL_SECONDS", "600"))

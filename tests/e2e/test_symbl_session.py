@@ -1,8 +1,10 @@
 """A session on the symbl engine, against the Symbl emulator run as its own process, as a developer would.
 
-Parley is started like ``make run`` with ``SYMBL_*`` pointing at ``python -m tests.fakes.symbl``; a
-person uploads the Endgame dialogue at real-time pace on the symbl engine, watches the transcript,
-questions and topics arrive, then reads the summary reconciled from the Conversation API on the review page.
+Parley is started like ``make run`` with ``SYMBL_*`` pointing at ``python -m tests.fakes.symbl``
+(``ensure_admin`` seeds the first workspace's Symbl account from ``SYMBL_APP_ID``/``SYMBL_APP_SECRET``,
+as a headless set-up does); a person uploads the Endgame dialogue at real-time pace on the symbl engine,
+watches the transcript, questions and topics arrive, then reads the summary reconciled from the
+Conversation API on the review page.
 """
 import re
 import sys
@@ -41,6 +43,11 @@ def symbl_page(browser, symbl_server):
 
 def test_a_symbl_session_is_live_then_reviewed_with_the_reconciled_summary(symbl_page, data_dir):
     page = symbl_page
+    # The environment seeded the workspace's account: the admin sees it set, its secret not shown.
+    page.goto("/workspace/accounts/symbl/")
+    expect(page.locator("#set-app_secret")).to_have_text("set")
+    expect(page.locator("#id_app_id")).to_have_value("e2e-app")
+    assert "e2e-secret" not in page.content()
     start_upload(page, data_dir / "audio" / "endgame_nagg_nell.flac", title="Endgame on Symbl", engine="symbl",
                  realtime=True)
     expect(page.locator("#status")).to_have_text("live")

@@ -1,6 +1,9 @@
-"""Fixtures for the Symbl tests: the emulator on loopback, with Parley's settings pointed at it."""
+"""Fixtures for the Symbl tests: the emulator on loopback, with Parley's settings pointed at it, and
+the workspace's Symbl account set to the emulator's app (as an admin sets it under Workspace →
+Provider accounts)."""
 import pytest
 
+from meetings.models import Provider, ProviderAccount
 from streaming.engines.symbl import client as symbl_client
 from streaming.engines.symbl.client import SymblClient
 from streaming.engines.symbl.streaming import StreamingSession
@@ -14,7 +17,6 @@ async def symbl(settings):
     emulator = SymblEmulator(app_id=APP_ID, app_secret=APP_SECRET, job_seconds=0.2)
     await emulator.start()
     settings.SYMBL_API_URL, settings.SYMBL_WS_URL = emulator.api_url, emulator.ws_url
-    settings.SYMBL_APP_ID, settings.SYMBL_APP_SECRET = APP_ID, APP_SECRET
     symbl_client._TOKENS.clear()
     fast = (SymblClient.backoff_s, SymblClient.job_poll_s, StreamingSession.backoff_s)
     SymblClient.backoff_s, SymblClient.job_poll_s, StreamingSession.backoff_s = 0.02, 0.05, 0.02
@@ -28,3 +30,12 @@ async def symbl(settings):
 async def client(symbl):
     async with SymblClient(symbl.api_url, symbl.ws_url, APP_ID, APP_SECRET) as client:
         yield client
+
+
+@pytest.fixture
+def symbl_account(workspace):
+    """Acme's (alice's workspace's) Symbl account: the emulator's app id and secret."""
+    account = ProviderAccount(workspace=workspace, provider=Provider.SYMBL, config={"app_id": APP_ID})
+    account.set_secrets({"app_secret": APP_SECRET})
+    account.save()
+    return account

@@ -17,9 +17,10 @@ from streaming.runners import claim, run_session
 from streaming.tasks import reconcile_symbl_conversation
 from tests.fakes.symbl import load_script
 from tests.streaming.helpers import make_meeting as shared_make_meeting
-from tests.streaming.symbl_fixtures import client, symbl  # noqa: F401 (fixtures)
+from tests.streaming.symbl_fixtures import client, symbl, symbl_account  # noqa: F401 (fixtures)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Every session here runs on alice's workspace's Symbl account (Workspace → Provider accounts).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("symbl_account")]
 
 ENDGAME = load_script()
 QUESTIONS = {line.text for line in ENDGAME if line.text.endswith("?")}
@@ -121,8 +122,9 @@ async def test_a_dropped_socket_and_an_expired_token_lose_and_duplicate_nothing(
     assert handshakes == [101, 401, 101]
 
 
-async def test_a_wrong_app_secret_fails_the_session_with_a_clear_reason(symbl, alice, data_dir, settings):
-    settings.SYMBL_APP_SECRET = "not-the-secret"
+async def test_a_wrong_app_secret_fails_the_session_with_a_clear_reason(symbl, symbl_account, alice, data_dir):
+    symbl_account.set_secrets({"app_secret": "not-the-secret"})
+    await database_sync_to_async(symbl_account.save)()
     meeting = await make_meeting(alice, data_dir, realtime=True)
     assert await database_sync_to_async(claim)(meeting.pk, "test-runner")
     await run_session(meeting.pk, "test-runner")
@@ -246,12 +248,23 @@ def test_symbl_is_an_available_engine():
     assert SymblClient.attempts < 10  # nothing retries forever
 
 
-async def test_without_an_app_id_the_session_fails_saying_so(symbl, alice, data_dir, settings):
-    settings.SYMBL_APP_ID = settings.SYMBL_APP_SECRET = ""
+async def test_without_an_app_id_the_session_fails_saying_so(symbl, symbl_account, alice, data_dir):
+    await database_sync_to_async(symbl_account.delete)()
     meeting = await make_meeting(alice, data_dir, realtime=False)
     assert await database_sync_to_async(claim)(meeting.pk, "test-runner")
     await run_session(meeting.pk, "test-runner")
     meeting, *_ = await stored(meeting)
     assert meeting.status == "failed"
-    assert meeting.failure_reason.startswith("The Symbl engine is not set up: No Symbl app id and secret")
+    assert meeting.failure_reason == ("The Symbl engine is not set up: No Symbl app id and secret are set for "
+                                      "workspace “Acme”: an admin sets them under Workspace → Provider accounts.")
+    assert not symbl.requests
+
+
+async def test_a_session_uses_its_own_workspaces_account_not_another(symbl, alice, bob, data_dir):
+    # Acme (alice's) has the emulator's app; Globex (bob's) has none: bob's session may not borrow Acme's.
+    meeting = await make_meeting(bob, data_dir, realtime=False)
+    assert await database_sync_to_async(claim)(meeting.pk, "test-runner")
+    await run_session(meeting.pk, "test-runner")
+    meeting, *_ = await stored(meeting)
+    assert meeting.status == "failed" and "workspace “Globex”" in meeting.failure_reason
     assert not symbl.requests

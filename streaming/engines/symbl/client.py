@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from urllib.parse import quote
 
 import httpx
 
@@ -107,10 +108,13 @@ class SymblClient:
     def __init__(self, api_url, ws_url, app_id, app_secret, *, timeout=30.0):
         self.api_url = api_url.rstrip("/")
         self.ws_url = ws_url.rstrip("/")
-        self.app_id = app_id
-        self._secret = app_secret
-        self._key = (self.api_url, app_id, hashlib.sha256((app_secret or "").encode()).hexdigest())
+        self.use_account(app_id, app_secret)
         self.http = httpx.AsyncClient(timeout=timeout)
+
+    def use_account(self, app_id, app_secret):
+        """Authenticate as this account from now on (tokens are cached per account)."""
+        self.app_id, self._secret = app_id, app_secret
+        self._key = (self.api_url, app_id, hashlib.sha256((app_secret or "").encode()).hexdigest())
 
     async def __aenter__(self):
         return self
@@ -133,7 +137,8 @@ class SymblClient:
         if cached and not force and cached[1] > time.monotonic():
             return cached[0]
         if not self.app_id or not self._secret:
-            raise NotConfigured("No Symbl app id and secret are configured (SYMBL_APP_ID, SYMBL_APP_SECRET).", 401)
+            raise NotConfigured("No Symbl app id and secret are set: an admin sets them under Workspace → "
+                                "Provider accounts.", 401)
         body = await self._send("POST", "/oauth2/token:generate", auth=False,
                                 json={"type": "application", "appId": self.app_id, "appSecret": self._secret})
         try:
@@ -221,6 +226,15 @@ class SymblClient:
 
     async def analytics(self, conversation_id):
         return await self.request("GET", f"/v1/conversations/{conversation_id}/analytics")
+
+    async def trackers_detected(self, conversation_id):
+        """Tracker hits ``[{id, name, matches: [{type, value, messageRefs: [{id, text, offset}], insightRefs}]}]``."""
+        return await self.request("GET", f"/v1/conversations/{conversation_id}/trackers-detected")
+
+    async def delete_conversation(self, conversation_id):
+        """``DELETE /v1/conversations/{id}``: Symbl deletes the conversation and all its data.
+        Raises :class:`NotFound` when Symbl no longer has it."""
+        return await self.request("DELETE", f"/v1/conversations/{quote(conversation_id, safe='')}")
 
     async def put_speakers(self, conversation_id, speaker_events):
         """Speakers API: attribute messages by ``[{type: started_speaking|stopped_speaking, user: {id, name,

@@ -1,11 +1,14 @@
 """Reconcile a meeting with Symbl's Conversation API, the source of truth once a conversation ends.
 
-Fetches messages (with speakers), questions, action items, follow-ups, topics, summary, analytics
-and members (https://docs.symbl.ai/docs/conversation-api/introduction; ``api-contracts.md`` §6)
+Fetches messages (with speakers), questions, action items, follow-ups, topics, summary, tracker
+hits (``trackers-detected``: only those the live stream did not deliver are emitted), analytics and
+members (https://docs.symbl.ai/docs/conversation-api/introduction; ``api-contracts.md`` §6)
 and emits them as protocol events through the one persister. Symbl's ids are the live ids, so
 whatever already arrived live is deduplicated by the persister and utterance ids (what insight
 and review links point at) never change; what the live stream missed is added. Utterances whose
-speaker or text Symbl changed afterwards (Speakers API, re-processing) are updated in place.
+speaker, text or times Symbl changed afterwards (Speakers API, re-processing) are corrected by one
+``message_correction`` event (``streaming/events.py``), so the event log and every live page see
+the correction; reconciling again finds nothing left to correct.
 """
 import logging
 
@@ -58,11 +61,15 @@ async def reconcile(client, meeting_id, conversation_id, emit):
     ``emit`` is the persisting coroutine; raises :class:`~.client.SymblError` when Symbl fails.
     """
     messages = await client.messages(conversation_id)
-    for message in messages:
-        if (message.get("text") or "").strip():
-            await emit(message_event(message))
-    await sync_to_async(_apply_corrections)(meeting_id, messages)
-    counts = {"messages": len(messages)}
+    bodies = [message_event(m)["messages"][0] for m in messages if (m.get("text") or "").strip()]
+    for body in bodies:
+        # Already delivered live: dropped by the persister (same id). Missed live: added.
+        await emit({"type": "message_response", "messages": [body]})
+    changed = await sync_to_async(corrections)(meeting_id, bodies)
+    if changed:
+        # Through the persister, not the ORM: the event log (what live pages replay) records it.
+        await emit(events.message_correction(changed))
+    counts = {"messages": len(messages), "corrected": len(changed)}
     for kind, fetch in (("question", client.questions), ("action_item", client.action_items),
                         ("follow_up", client.follow_ups)):
         items = await fetch(conversation_id)
@@ -86,33 +93,64 @@ async def reconcile(client, meeting_id, conversation_id, emit):
             {"id": str(s.get("id") or events.new_id()), "text": s.get("text") or "",
              "messageRefs": [{"id": str(r.get("id"))} for r in s.get("messageRefs") or [] if isinstance(r, dict)]}
             for s in summary]})
+    try:
+        detected = await client.trackers_detected(conversation_id)
+    except NotFound:
+        detected = []
+    missed = await sync_to_async(missed_tracker_hits)(meeting_id, detected if isinstance(detected, list) else [])
+    counts["tracker_hits"] = sum(len(m["messageRefs"]) for t in missed for m in t["matches"])
+    if missed:
+        await emit({"type": "tracker_response", "isFinal": True, "trackers": missed})
     members = await client.members(conversation_id)
     analytics = await client.analytics(conversation_id)
     await sync_to_async(_store)(meeting_id, conversation_id, members, analytics)
     return counts
 
 
-def _apply_corrections(meeting_id, messages):
-    """Speaker and text changes Symbl made after a message was first delivered (e.g. Speakers API)."""
-    from meetings.models import Speaker, Utterance
+def corrections(meeting_id, messages):
+    """The ``message_response`` messages (from :func:`message_event`) whose stored final utterance
+    differs in text, speaker or times: what Symbl changed after delivering them live."""
+    from meetings.models import Utterance
 
-    by_id = {str(m["id"]): m for m in messages}
-    for utterance in Utterance.objects.filter(meeting_id=meeting_id, message_id__in=list(by_id), is_final=True):
-        message = by_id[utterance.message_id]
-        who = message.get("from") or {}
-        key = str(who.get("userId") or who.get("email") or who.get("id") or who.get("name") or "")
-        changed = []
-        text = (message.get("text") or "").strip()
-        if text and text != utterance.text:
-            utterance.text = text
-            changed.append("text")
-        if key and (utterance.speaker is None or utterance.speaker.key != key):
-            speaker, _ = Speaker.objects.get_or_create(meeting_id=meeting_id, key=key,
-                                                       defaults={"name": str(who.get("name") or key)})
-            utterance.speaker = speaker
-            changed.append("speaker")
-        if changed:
-            utterance.save(update_fields=changed)
+    from ...persist import message_span_ms
+
+    bodies = {m["id"]: m for m in messages}
+    stored = Utterance.objects.filter(meeting_id=meeting_id, message_id__in=list(bodies), is_final=True)
+    changed = []
+    for utterance in stored.select_related("speaker").order_by("start_ms", "pk"):
+        body = bodies[utterance.message_id]
+        key = events.speaker_key(body.get("from"))
+        if (body["payload"]["content"].strip() != utterance.text
+                or (key and (utterance.speaker is None or utterance.speaker.key != key))
+                or message_span_ms(body) != (utterance.start_ms, utterance.end_ms)):
+            changed.append(body)
+    return changed
+
+
+def missed_tracker_hits(meeting_id, detected):
+    """The part of ``trackers-detected`` (``[{id, name, matches: [{type, value, messageRefs, insightRefs}]}]``)
+    that no ``tracker_response`` in the meeting's event log holds yet, in the same shape."""
+    from meetings.models import MeetingEvent
+
+    logged = set()
+    for payload in MeetingEvent.objects.filter(meeting_id=meeting_id, type="tracker_response").values_list(
+            "payload", flat=True):
+        logged.update(events.tracker_hits(payload))
+    missed = []
+    for tracker in detected:
+        if not isinstance(tracker, dict) or not tracker.get("name"):
+            continue
+        matches = []
+        for match in tracker.get("matches") or []:
+            if not isinstance(match, dict):
+                continue
+            refs = [r for r in match.get("messageRefs") or [] if isinstance(r, dict) and r.get("id")
+                    and (str(tracker["name"]), str(match.get("value") or ""), str(r["id"])) not in logged]
+            if refs:
+                matches.append({**match, "messageRefs": refs})
+        if matches:
+            missed.append({"name": str(tracker["name"]), "matches": matches})
+    return missed
 
 
 def _store(meeting_id, conversation_id, members, analytics):

@@ -9,7 +9,13 @@ Two paths, chosen per meeting:
   (:func:`streaming.tasks.reconcile_symbl_conversation`) makes the Conversation API the source of truth.
 * **Async API** (uploads processed as fast as possible): the audio is written to a WAV file, sent to
   ``POST /v1/process/audio``, the job polled until ``completed``, then the conversation is read
-  through the Conversation API and emitted.
+  through the Conversation API and emitted. The job id is saved on the meeting's
+  :class:`~streaming.models.SymblSession` as soon as Symbl accepts the recording, so a runner taking
+  over a session resumes polling that job instead of submitting the recording again; it submits
+  anew only when there is no saved job, or Symbl says the saved job failed or does not know it.
+
+Trackers chosen for the meeting (:attr:`~streaming.engines.base.SessionInfo.trackers`) go into the
+``start_request``; Symbl's ``tracker_response`` hits are kept in the event log.
 
 Fatal problems (a wrong app id or secret, a refused stream, a failed job) raise :class:`EngineError`
 with a reason the user sees on the meeting.
@@ -25,7 +31,7 @@ from asgiref.sync import sync_to_async
 
 from ... import events
 from ..base import Engine, EngineError
-from .client import NotConfigured, SymblError, Unauthorized
+from .client import NotConfigured, NotFound, SymblError, Unauthorized
 from .conversation import reconcile
 from .credentials import client_for
 from .mapping import to_events
@@ -62,6 +68,7 @@ class SymblEngine(Engine):
     name = "symbl"
     stream = None
     wav = None
+    resumed_job = ""
     # The Async API needs a speaker count to diarize; a meeting does not record one yet.
     diarization_speakers = 2
 
@@ -72,12 +79,17 @@ class SymblEngine(Engine):
         self.client = client_for(meeting)
         self.stream = None
         self.wav = None
+        self.resumed_job = ""
         try:
             await self.client.token()
+            self.use_async_api = meeting.source == meeting.Source.UPLOAD and not meeting.realtime
+            if self.use_async_api and state.job_id and state.conversation_id:
+                self.resumed_job = await self._resumable_job(state)
         except SymblError as exc:
             await self.client.aclose()
             raise EngineError(_reason(exc)) from exc
-        self.use_async_api = meeting.source == meeting.Source.UPLOAD and not meeting.realtime
+        if self.resumed_job:
+            return  # Symbl already has the recording: its audio is not needed again
         if self.use_async_api:
             handle, self.wav_path = tempfile.mkstemp(prefix=f"parley-symbl-{meeting.pk}-", suffix=".wav")
             os.close(handle)
@@ -88,13 +100,28 @@ class SymblEngine(Engine):
             return
         start = start_request(title=self.session.title, language=self.session.language,
                               speaker_id=self.session.speaker_key, speaker_name=self.session.speaker_name,
-                              sample_rate=self.sample_rate, timezone_offset=_utc_offset_minutes(self.session))
+                              sample_rate=self.sample_rate, timezone_offset=_utc_offset_minutes(self.session),
+                              trackers=self.session.trackers)
         self.stream = StreamingSession(self.client, state.connection_id, start, self._on_frame)
         try:
             await self.stream.open()
         except SymblError as exc:
             await self.client.aclose()
             raise EngineError(_reason(exc)) from exc
+
+    async def _resumable_job(self, state):
+        """The saved Async API job id when Symbl still has that job (scheduled, in progress or
+        completed), else "" (it failed or Symbl does not know it: the recording is sent again)."""
+        try:
+            status = await self.client.job_status(state.job_id)
+        except NotFound:
+            status = "unknown to Symbl"
+        if status == "failed" or status == "unknown to Symbl":
+            log.warning("meeting %s: saved Symbl job %s is %s; submitting the recording again",
+                        self.session.meeting_id, state.job_id, status)
+            return ""
+        log.info("meeting %s: resuming Symbl job %s (%s)", self.session.meeting_id, state.job_id, status)
+        return state.job_id
 
     async def _on_frame(self, frame):
         for event in to_events(frame, connection_id=self.state.connection_id):
@@ -106,6 +133,8 @@ class SymblEngine(Engine):
             await self.emit(event)
 
     async def send_audio(self, pcm):
+        if self.resumed_job:
+            return
         if self.wav is not None:
             await asyncio.to_thread(self.wav.writeframes, pcm)
             return
@@ -116,7 +145,9 @@ class SymblEngine(Engine):
 
     async def close(self):
         try:
-            if self.wav is not None:
+            if self.resumed_job:
+                await self._finish_job(self.state.conversation_id, self.resumed_job)
+            elif self.wav is not None:
                 await self._process_recording()
             else:
                 try:
@@ -138,12 +169,19 @@ class SymblEngine(Engine):
             self.state.conversation_id = conversation_id
             await sync_to_async(_save)(self.session.meeting_id, conversation_id=conversation_id, job_id=job_id)
             await self.emit(events.platform("conversation_created", conversationId=conversation_id))
-            await self.client.wait_for_job(job_id)
-            await reconcile(self.client, self.session.meeting_id, conversation_id, self.emit)
         except SymblError as exc:
             raise EngineError(_reason(exc)) from exc
         finally:
             os.unlink(self.wav_path)
+        await self._finish_job(conversation_id, job_id)
+
+    async def _finish_job(self, conversation_id, job_id):
+        """Poll the Async API job until it completes, then emit the conversation Symbl made of it."""
+        try:
+            await self.client.wait_for_job(job_id)
+            await reconcile(self.client, self.session.meeting_id, conversation_id, self.emit)
+        except SymblError as exc:
+            raise EngineError(_reason(exc)) from exc
         completed = events.platform("conversation_completed", conversationId=conversation_id)
         completed["message"]["conversationId"] = conversation_id
         await self.emit(completed)

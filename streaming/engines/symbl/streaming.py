@@ -36,7 +36,8 @@ def start_request(*, title, speaker_id, speaker_name, language="en-US", encoding
                   insight_types=("question", "action_item", "follow_up"), trackers=(), timezone_offset=0,
                   confidence_threshold=0.5, no_connection_timeout=600):
     """The ``start_request`` JSON object (§2.1). ``timezone_offset``: minutes from UTC;
-    ``no_connection_timeout``: seconds (0–1800) the conversation outlives a dropped socket."""
+    ``no_connection_timeout``: seconds (0–1800) the conversation outlives a dropped socket;
+    ``trackers``: ``[{"name", "vocabulary": [phrase, ...]}]`` (a tracker without a name is left out)."""
     return {
         "type": "start_request",
         "insightTypes": list(insight_types),
@@ -47,7 +48,9 @@ def start_request(*, title, speaker_id, speaker_name, language="en-US", encoding
             "meetingTitle": title,
             "speechRecognition": {"encoding": encoding, "sampleRateHertz": sample_rate},
         },
-        "trackers": [{"name": t["name"], "vocabulary": list(t.get("vocabulary") or [])} for t in trackers],
+        "trackers": [{"name": str(t["name"]),
+                      "vocabulary": [str(v) for v in t.get("vocabulary") or [] if str(v).strip()]}
+                     for t in trackers or () if isinstance(t, dict) and str(t.get("name") or "").strip()],
         "speaker": {"userId": speaker_id, "name": speaker_name},
         "noConnectionTimeout": no_connection_timeout,
     }
