@@ -18,10 +18,21 @@ Symbl's Streaming API messages (https://docs.symbl.ai/docs/streamingapi/referenc
   "messageReference": {"id"}, "messageReferences": [{"id"}]}]}``
 * ``{"type": "topic_response", "topics": [{"id", "phrases": str, "score": 0..1,
   "messageReferences": [{"id"}]}]}``
-* ``{"type": "tracker_response", "trackers": [...]}`` and ``{"type": "error", "message": str}``.
+* ``{"type": "tracker_response", "isFinal": true, "trackers": [{"name", "matches": [{"type": "vocabulary",
+  "value": phrase, "messageRefs": [{"id", "text", "offset": chars, -1 when fuzzy}], "insightRefs": [...]}]}]}``
+  — hits of the trackers a session asked for (``start_request.trackers``); the same per-tracker
+  shape as the Conversation API's ``GET /v1/conversations/{id}/trackers-detected``.
+* ``{"type": "error", "message": str}``.
 
 Parley's own events, in the same style:
 
+* ``{"type": "message_correction", "messages": [<message_response message>]}`` — utterances
+  already delivered whose text, speaker (``from``) or times (``duration``) the provider changed
+  afterwards: Symbl's Conversation API (``GET /v1/conversations/{id}/messages``,
+  https://docs.symbl.ai/docs/conversation-api/messages) after re-processing or a Speakers API call
+  (``PUT /v1/conversations/{id}/speakers``). Each message has the shape of a ``message_response``
+  message and carries its *whole* new state under the *same* ``id``: the utterance is updated in
+  place, so links to it stay valid. Stored once per distinct correction (see :func:`dedupe_key`).
 * ``{"type": "session_status", "status": <Meeting.Status>, "reason": str}``
 * ``{"type": "progress", "percent": 0..100, "processedMs": int, "durationMs": int}``
 * ``{"type": "summary_response", "summary": [{"id", "text", "messageRefs": [{"id"}]}]}`` — the
@@ -33,6 +44,7 @@ Parley's own events, in the same style:
 :class:`ProtocolError` and is logged and dropped by the persister, never ending a session.
 """
 import hashlib
+import json
 import uuid
 
 PLATFORM_TYPES = {
@@ -126,6 +138,12 @@ def _validate_topic_response(event):
         _require(_is_number(score), f"topic {topic['phrases']!r}: 'score' must be a number")
 
 
+def _validate_tracker_response(event):
+    for tracker in _check_list_of_objects(event, "trackers"):
+        _require(isinstance(tracker.get("name"), str) and tracker["name"], "every tracker needs a 'name'")
+        _require(isinstance(tracker.get("matches", []), list), f"tracker {tracker['name']!r}: 'matches' must be a list")
+
+
 def _validate_summary_response(event):
     for part in _check_list_of_objects(event, "summary"):
         _require(isinstance(part.get("text"), str), "every summary part needs 'text'")
@@ -147,9 +165,10 @@ def _validate_progress(event):
 
 _TOP_LEVEL = {
     "message_response": _validate_message_response,
+    "message_correction": _validate_message_response,
     "insight_response": _validate_insight_response,
     "topic_response": _validate_topic_response,
-    "tracker_response": lambda event: _check_list_of_objects(event, "trackers"),
+    "tracker_response": _validate_tracker_response,
     "entity_response": lambda event: None,
     "summary_response": _validate_summary_response,
     "session_status": _validate_session_status,
@@ -191,6 +210,14 @@ def dedupe_key(event):
         ids = [str(data.get("conversationId") or event["message"].get("conversationId") or "")]
     elif kind == "summary_response":
         ids = [hashlib.sha256("\n".join(p["text"] for p in event["summary"]).encode()).hexdigest()]
+    elif kind == "tracker_response":
+        ids = [hashlib.sha256(json.dumps(sorted(tracker_hits(event))).encode()).hexdigest()]
+    elif kind == "message_correction":
+        # The same correction (ids and new state) is one event; a later, different one is another.
+        state = sorted([m["id"], m["payload"]["content"].strip(), speaker_key(m.get("from")),
+                        *[(m.get("duration") or {}).get(k) for k in ("timeOffset", "duration")]]
+                       for m in event["messages"])
+        ids = [hashlib.sha256(json.dumps(state, default=str).encode()).hexdigest()]
     else:
         return None
     key = f"{kind}:{','.join(ids)}"
@@ -218,6 +245,27 @@ def insight_message_ids(insight):
         if isinstance(ref, dict) and ref.get("id") and ref["id"] not in ids:
             ids.append(ref["id"])
     return ids
+
+
+def tracker_hits(event):
+    """The hits of a ``tracker_response`` as ``(tracker name, matched value, message id)`` triples
+    (message id "" for a match that refers to no message)."""
+    hits = []
+    for tracker in event.get("trackers") or []:
+        for match in tracker.get("matches") or [] if isinstance(tracker, dict) else []:
+            if not isinstance(match, dict):
+                continue
+            refs = [r.get("id") or "" for r in match.get("messageRefs") or [] if isinstance(r, dict)] or [""]
+            hits += [(str(tracker.get("name")), str(match.get("value") or ""), str(ref)) for ref in refs]
+    return hits
+
+
+def speaker_key(who):
+    """The key a speaker is grouped by, from Symbl's ``user``/``from``: ``userId``, else ``id``, else
+    ``name`` ("" when none)."""
+    if not isinstance(who, dict):
+        return ""
+    return str(who.get("userId") or who.get("id") or who.get("name") or "").strip()
 
 
 def new_id():
@@ -259,6 +307,12 @@ def message_response(message_id, text, *, user, start_ms, end_ms, words=None):
     if words is not None:
         message["metadata"] = {"words": words}
     return {"type": "message_response", "messages": [message]}
+
+
+def message_correction(messages):
+    """A ``message_correction`` for ``messages`` (``message_response`` message objects, each with the
+    id of an utterance already delivered and its whole new state)."""
+    return {"type": "message_correction", "messages": list(messages)}
 
 
 def insight(insight_id, kind, text, *, message_ids, user=None, assignee=None, due=None):

@@ -5,7 +5,8 @@ from django.db import models
 class SymblSession(models.Model):
     """A meeting's Symbl identifiers: one connectionId for its whole life (reconnects and runner
     takeovers rejoin the same Symbl conversation), the conversationId Symbl assigned, and the
-    Async API job for a recording processed whole."""
+    Async API job for a recording processed whole (saved once Symbl accepts the recording, so a
+    runner taking over polls that job rather than sending the recording again)."""
 
     meeting = models.OneToOneField("meetings.Meeting", on_delete=models.CASCADE, related_name="symbl")
     connection_id = models.CharField(max_length=64, unique=True)

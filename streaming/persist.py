@@ -129,9 +129,7 @@ def _project(meeting, kind, event):
 
 def _speaker(meeting, who):
     """Get or create the speaker for a Symbl ``user``/``from`` object (None when absent)."""
-    if not isinstance(who, dict):
-        return None
-    key = str(who.get("userId") or who.get("id") or who.get("name") or "").strip()
+    key = events.speaker_key(who)
     if not key:
         return None
     name = str(who.get("name") or key)
@@ -160,12 +158,17 @@ def _project_recognition_result(meeting, event):
     )
 
 
+def message_span_ms(message):
+    """``(start_ms, end_ms)`` of a ``message_response`` message (its ``duration`` is in seconds)."""
+    duration = message.get("duration") or {}
+    start_ms = round(float(duration.get("timeOffset") or 0) * 1000)
+    return start_ms, start_ms + round(float(duration.get("duration") or 0) * 1000)
+
+
 def _project_message_response(meeting, event):
     for message in event["messages"]:
         speaker = _speaker(meeting, message.get("from"))
-        duration = message.get("duration") or {}
-        start_ms = round(float(duration.get("timeOffset") or 0) * 1000)
-        end_ms = start_ms + round(float(duration.get("duration") or 0) * 1000)
+        start_ms, end_ms = message_span_ms(message)
         Utterance.objects.get_or_create(
             meeting=meeting,
             message_id=message["id"],
@@ -180,6 +183,30 @@ def _project_message_response(meeting, event):
         # The final text replaces the speaker's provisional line.
         interim_id = INTERIM_PREFIX + (speaker.key if speaker else "-")
         Utterance.objects.filter(meeting=meeting, message_id=interim_id).delete()
+
+
+def _project_message_correction(meeting, event):
+    for message in event["messages"]:
+        utterance = Utterance.objects.filter(meeting=meeting, message_id=message["id"], is_final=True).first()
+        if utterance is None:
+            # Nothing was delivered under this id: the correction is the utterance.
+            _project_message_response(meeting, {"messages": [message]})
+            continue
+        speaker = _speaker(meeting, message.get("from")) or utterance.speaker
+        start_ms, end_ms = message_span_ms(message)
+        if "duration" not in message:
+            start_ms, end_ms = utterance.start_ms, utterance.end_ms
+        moved = speaker != utterance.speaker
+        utterance.text = message["payload"]["content"].strip()
+        utterance.speaker = speaker
+        utterance.start_ms, utterance.end_ms = start_ms, end_ms
+        # Updated in place (same row, same message id: links stay valid); saving through the ORM
+        # is what keeps its search entry current (meetings.search's post_save handler).
+        utterance.save(update_fields=["text", "speaker", "start_ms", "end_ms"])
+        if moved:
+            # Who said an insight is who said its first utterance: refresh their search entries too.
+            for insight in utterance.insights.all():
+                insight.save(update_fields=["text"])
 
 
 def _parse_due(insight):
@@ -258,6 +285,7 @@ def _project_progress(meeting, event):
 _PROJECTORS = {
     "recognition_result": _project_recognition_result,
     "message_response": _project_message_response,
+    "message_correction": _project_message_correction,
     "insight_response": _project_insight_response,
     "topic_response": _project_topic_response,
     "summary_response": _project_summary_response,

@@ -13,10 +13,13 @@ log = logging.getLogger(__name__)
 def reconcile_symbl_conversation(meeting_id):
     """After a Symbl session ends: make the Conversation API the source of truth for the meeting.
 
-    Messages, insights, topics and the summary Symbl holds are persisted through the one persister
-    (what arrived live is deduplicated by Symbl's ids); members and analytics are kept on the
-    meeting's :class:`~streaming.models.SymblSession`. Returns the counts fetched, or None when the
-    meeting has no Symbl conversation.
+    Messages, insights, topics, tracker hits and the summary Symbl holds are persisted through the
+    one persister (what arrived live is deduplicated by Symbl's ids); utterances Symbl changed since
+    it streamed them are corrected by one ``message_correction`` event, so live pages see the
+    correction too; members and analytics are kept on the meeting's
+    :class:`~streaming.models.SymblSession`. Safe to run again: a second run stores nothing new.
+    Returns the counts fetched (``corrected``: utterances corrected, ``tracker_hits``: hits added),
+    or None when the meeting has no Symbl conversation.
     """
     from .engines.symbl.conversation import reconcile
     from .engines.symbl.credentials import client_for

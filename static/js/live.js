@@ -25,6 +25,12 @@
     setSummary(meeting.summary);
   }
 
+  function finalLine(m, shown) {
+    const start = m.duration && m.duration.timeOffset !== undefined ? Math.round(m.duration.timeOffset * 1000) : (shown ? shown.start : 0);
+    const speaker = (m.from && (m.from.name || m.from.userId || m.from.id)) ? speakerName(m.from) : (shown ? shown.speaker : "Speaker");
+    return {speaker, text: m.payload.content.trim(), start};
+  }
+
   function applyEvent(event) {
     const kind = event.type === "message" ? event.message.type : event.type;
     switch (kind) {
@@ -35,9 +41,13 @@
       }
       case "message_response":
         for (const m of event.messages) {
-          state.utterances.set(m.id, {speaker: speakerName(m.from), text: m.payload.content, start: Math.round(((m.duration || {}).timeOffset || 0) * 1000)});
+          state.utterances.set(m.id, finalLine(m, null));
           state.provisional.delete(speakerKey(m.from));
         }
+        break;
+      case "message_correction":
+        // The provider revised utterances already shown: same id, new text, speaker or times.
+        for (const m of event.messages) state.utterances.set(m.id, finalLine(m, state.utterances.get(m.id)));
         break;
       case "insight_response":
         for (const i of event.insights) {

@@ -17,7 +17,10 @@ class SessionInfo:
 
     ``resume_ms``: audio before this offset was already transcribed (a taken-over session);
     ``known_utterances``: those earlier final utterances, as ``(message_id, speaker_name, text,
-    start_ms, end_ms)``, so insights and the summary cover the whole meeting.
+    start_ms, end_ms)``, so insights and the summary cover the whole meeting;
+    ``trackers``: the meeting's chosen trackers, ``[{"name": str, "vocabulary": [str, ...]}]`` (Symbl's
+    ``start_request`` shape, https://docs.symbl.ai/docs/streamingapi/reference); an engine that
+    detects trackers reports hits as ``tracker_response`` events, others ignore them.
     """
 
     meeting_id: int
@@ -28,6 +31,7 @@ class SessionInfo:
     speaker_name: str = "Speaker 1"
     resume_ms: int = 0
     known_utterances: list = field(default_factory=list)
+    trackers: list = field(default_factory=list)
 
 
 class EngineError(RuntimeError):

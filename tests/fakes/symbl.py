@@ -32,7 +32,10 @@ Fault injection for tests (attributes, or flags of ``python -m tests.fakes.symbl
 (cut the TCP connection, no close frame, after that many final messages on a connection; each fault
 fires once per emulator),
 ``error_after_finals`` (send a non-fatal error frame), ``unknown_after_finals`` (send a message
-type Parley does not know).
+type Parley does not know), ``live_raw_text`` (the Streaming API's results carry each line as a
+recognizer's raw output — lower case, no punctuation — while the Conversation API answers the
+script's punctuated line under the same message id, as Symbl's post-processing revises what it
+streamed: what Parley's reconciliation must correct).
 """
 import argparse
 import asyncio
@@ -169,7 +172,7 @@ class Connection:
 class SymblEmulator:
     def __init__(self, *, app_id="parley-dev", app_secret="parley-dev-secret", token_ttl=86400, script=None,
                  token_429=0, drop_after_finals=None, error_after_finals=None, unknown_after_finals=None,
-                 job_seconds=0.3):
+                 job_seconds=0.3, live_raw_text=False):
         self.app_id, self.app_secret = app_id, app_secret
         self.token_ttl = token_ttl
         self.script = script or load_script()
@@ -178,6 +181,7 @@ class SymblEmulator:
         self.error_after_finals = error_after_finals
         self.unknown_after_finals = unknown_after_finals
         self.job_seconds = job_seconds
+        self.live_raw_text = live_raw_text
         self.fired = set()  # fault options already injected
         self.tokens = {}  # token -> expiry (monotonic)
         self.current_token = None
@@ -426,7 +430,7 @@ class SymblEmulator:
             midpoint = line.start + (line.end - line.start) / 2
             if clock >= midpoint and connection.interim_sent < connection.next_line:
                 connection.interim_sent = connection.next_line
-                words = line.text.split()
+                words = self._live_text(line).split()
                 await self._send_all(connection, {"type": "message", "message": {
                     "type": "recognition_result", "isFinal": False,
                     "payload": {"raw": {"alternatives": [{"words": [], "transcript": " ".join(words[: max(1, len(words) // 2)]),
@@ -444,10 +448,14 @@ class SymblEmulator:
             return True
         return False
 
+    def _live_text(self, line):
+        return _raw_text(line.text) if self.live_raw_text else line.text
+
     async def _final(self, connection, line):
         conversation = connection.conversation
         user = connection.user
         message = _message(conversation, line, user)
+        live_text = self._live_text(line)
         conversation.messages.append(message)
         connection.finals += 1
         connection.heard_until = line.end
@@ -455,13 +463,13 @@ class SymblEmulator:
                   "endTime": _offset(w["timeOffset"] + w["duration"])} for w in message["words"]]
         await self._send_all(connection, {"type": "message", "message": {
             "type": "recognition_result", "isFinal": True,
-            "payload": {"raw": {"alternatives": [{"words": words, "transcript": line.text, "confidence": 0.91}]}},
-            "punctuated": {"transcript": line.text}, "user": user}, "timeOffset": int(line.start * 1000)})
+            "payload": {"raw": {"alternatives": [{"words": words, "transcript": live_text, "confidence": 0.91}]}},
+            "punctuated": {"transcript": live_text}, "user": user}, "timeOffset": int(line.start * 1000)})
         connection.sequence += 1
         response = {"type": "message_response", "sequenceNumber": connection.sequence, "messages": [{
-            "from": user, "payload": {"content": line.text, "contentType": "text/plain"}, "id": message["id"],
+            "from": user, "payload": {"content": live_text, "contentType": "text/plain"}, "id": message["id"],
             "channel": {"id": "realtime-api"},
-            "metadata": {"disablePunctuation": True, "timezoneOffset": 0, "originalContent": line.text,
+            "metadata": {"disablePunctuation": True, "timezoneOffset": 0, "originalContent": live_text,
                          "words": json.dumps([{"word": w["word"], "startTime": w["startTime"], "endTime": w["endTime"],
                                                "timeOffset": w["timeOffset"], "duration": w["duration"]} for w in message["words"]]),
                          "originalMessageId": message["id"]},
@@ -869,6 +877,11 @@ def _message(conversation, line, user):
             "conversationId": conversation.id, "phrases": [], "words": words}
 
 
+def _raw_text(text):
+    """A line as a recognizer hears it before punctuation and casing: "Do you hear me?" -> "do you hear me"."""
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text)).strip().lower()
+
+
 def _insight_kind(text):
     if FOLLOW_UP.search(text):
         return "follow_up"
@@ -939,11 +952,14 @@ def main(argv=None):
     parser.add_argument("--drop-after-finals", type=int)
     parser.add_argument("--error-after-finals", type=int)
     parser.add_argument("--unknown-after-finals", type=int)
+    parser.add_argument("--live-raw-text", action="store_true",
+                        help="stream unpunctuated text; the Conversation API answers the punctuated lines")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     emulator = SymblEmulator(app_id=args.app_id, app_secret=args.app_secret, token_ttl=args.token_ttl,
                              script=load_script(args.script), drop_after_finals=args.drop_after_finals,
-                             error_after_finals=args.error_after_finals, unknown_after_finals=args.unknown_after_finals)
+                             error_after_finals=args.error_after_finals, unknown_after_finals=args.unknown_after_finals,
+                             live_raw_text=args.live_raw_text)
 
     async def serve():
         await emulator.start(args.host, args.port)

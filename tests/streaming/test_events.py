@@ -46,6 +46,12 @@ REAL_INSIGHT_RESPONSE = {
         }
     ],
 }
+# The documented tracker_response (api-contracts.md §2.3, Symbl's events-and-callbacks reference).
+DOCUMENTED_TRACKER_RESPONSE = {
+    "type": "tracker_response", "isFinal": True, "sequenceNumber": 1,
+    "trackers": [{"name": "Goodness", "matches": [{"type": "vocabulary", "value": "Hello world", "messageRefs": [
+        {"id": "8e720656", "text": "Hello world.", "offset": 0}], "insightRefs": []}]}],
+}
 REAL_TOPIC_RESPONSE = {
     "type": "topic_response",
     "topics": [{"id": "e69a5556", "messageReferences": [{"id": "0df44422", "relation": "text instance"}],
@@ -60,6 +66,8 @@ REAL_TOPIC_RESPONSE = {
         (REAL_MESSAGE_RESPONSE, "message_response"),
         (REAL_INSIGHT_RESPONSE, "insight_response"),
         (REAL_TOPIC_RESPONSE, "topic_response"),
+        (DOCUMENTED_TRACKER_RESPONSE, "tracker_response"),
+        (events.message_correction(REAL_MESSAGE_RESPONSE["messages"]), "message_correction"),
         ({"type": "message", "message": {"type": "conversation_created", "data": {"conversationId": "5751229838262272"}}},
          "conversation_created"),
         (events.session_status("live"), "session_status"),
@@ -95,6 +103,9 @@ def test_the_streaming_sample_from_symbls_docs_is_valid_once_ids_are_given(data_
         ({"type": "insight_response", "insights": [{"id": "i", "type": "gossip", "payload": {"content": "x"}}]}, "type must be"),
         ({"type": "insight_response", "insights": [{"id": "i", "type": "question"}]}, "payload.content"),
         ({"type": "topic_response", "topics": [{"phrases": " "}]}, "phrases"),
+        ({"type": "tracker_response", "trackers": [{"matches": []}]}, "needs a 'name'"),
+        ({"type": "message_correction", "messages": [{"payload": {"content": "hi"}}]}, "needs an 'id'"),
+        ({"type": "message_correction", "messages": []}, "non-empty list"),
         ({"type": "session_status", "status": "exploded"}, "status must be"),
         ({"type": "progress", "percent": 140}, "0 to 100"),
         ({"type": "weather_report"}, "unknown event type"),
@@ -135,3 +146,35 @@ def test_builders_make_valid_events():
         events.validate(event)
     assert built[1]["messages"][0]["duration"] == {"timeOffset": 0.12, "duration": 1.38}
     assert built[2]["insights"][0]["dueBy"] == {"value": "2026-11-23"}
+
+
+def corrected(text, *, name="Jane Doe", user_id="user@email.com", offset=5):
+    message = json.loads(json.dumps(REAL_MESSAGE_RESPONSE["messages"][0]))
+    message["payload"]["content"] = text
+    message["from"].update(name=name, userId=user_id)
+    message["duration"]["timeOffset"] = offset
+    return events.message_correction([message])
+
+
+def test_a_correction_is_keyed_by_what_it_changes_to():
+    first = corrected("How are you doing today?")
+    # Redelivered (a second reconciliation, a retried task): the same key, stored once.
+    assert events.dedupe_key(first) == events.dedupe_key(json.loads(json.dumps(first)))
+    assert events.dedupe_key(first).startswith("message_correction:")
+    # A later, different correction of the same message is a new event.
+    assert len({events.dedupe_key(e) for e in (
+        first, corrected("How are you doing, today?"),
+        corrected("How are you doing today?", user_id="roger@example.com"),
+        corrected("How are you doing today?", offset=6))}) == 4
+    # The display name alone is not who spoke: the speaker is keyed by userId.
+    assert events.dedupe_key(corrected("How are you doing today?", name="Jane")) == events.dedupe_key(first)
+
+
+def test_tracker_hits_and_their_key():
+    assert events.tracker_hits(DOCUMENTED_TRACKER_RESPONSE) == [("Goodness", "Hello world", "8e720656")]
+    again = json.loads(json.dumps(DOCUMENTED_TRACKER_RESPONSE))
+    again["sequenceNumber"] = 7  # the same hit redelivered
+    assert events.dedupe_key(again) == events.dedupe_key(DOCUMENTED_TRACKER_RESPONSE)
+    other = json.loads(json.dumps(DOCUMENTED_TRACKER_RESPONSE))
+    other["trackers"][0]["matches"][0]["messageRefs"][0]["id"] = "0df44422"
+    assert events.dedupe_key(other) != events.dedupe_key(DOCUMENTED_TRACKER_RESPONSE)

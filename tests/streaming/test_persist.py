@@ -1,5 +1,6 @@
 """The persister: numbered, idempotent, projected onto the hub, published only after commit."""
 import asyncio
+import json
 import logging
 from datetime import date
 
@@ -8,7 +9,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from meetings.models import Insight, Meeting, MeetingEvent, Summary, Topic, Utterance
+from meetings.models import Insight, Meeting, MeetingEvent, SearchEntry, Summary, Topic, Utterance
 from streaming import events
 from streaming.persist import LeaseLost, persist_event
 from tests.conftest import new_meeting
@@ -152,3 +153,36 @@ def test_the_log_is_append_only_in_admin(admin_client, meeting):
     assert response.status_code == 403
     event.refresh_from_db()
     assert event.type == "progress"
+
+
+def correction(message_id, text, start_ms, end_ms, user=ANN):
+    return events.message_correction(said(message_id, text, start_ms, end_ms, user=user)["messages"])
+
+
+def test_a_correction_updates_the_utterance_in_place_and_is_stored_once(meeting):
+    persist_event(meeting.pk, said("m-1", "we should ship it friday", 1000, 2600))
+    persist_event(meeting.pk, said("m-2", "What is the budget?", 2700, 3600))
+    persist_event(meeting.pk, events.insight_response([
+        events.insight("i-1", "question", "What is the budget?", message_ids=["m-2"])]))
+    original = Utterance.objects.get(message_id="m-1")
+    bob = events.user_ref("bob@example.com", "Bob")
+    fixed = correction("m-1", "We should ship it Friday.", 1100, 2500)
+    assert persist_event(meeting.pk, fixed).type == "message_correction"
+    assert persist_event(meeting.pk, json.loads(json.dumps(fixed))) is None  # redelivered: dropped
+    persist_event(meeting.pk, correction("m-2", "What is the budget?", 2700, 3600, user=bob))
+
+    utterance = Utterance.objects.get(message_id="m-1")
+    assert utterance.pk == original.pk
+    assert (utterance.text, utterance.start_ms, utterance.end_ms, utterance.speaker.name) == (
+        "We should ship it Friday.", 1100, 2500, "Ann")
+    assert SearchEntry.objects.get(utterance=utterance).text == "We should ship it Friday."
+    moved = Utterance.objects.get(message_id="m-2")
+    assert moved.speaker.name == "Bob" and SearchEntry.objects.get(utterance=moved).said_by == moved.speaker
+    assert SearchEntry.objects.get(insight__provider_id="i-1").said_by == moved.speaker
+    assert list(meeting.events.values_list("type", flat=True)) == [
+        "message_response", "message_response", "insight_response", "message_correction", "message_correction"]
+
+
+def test_a_correction_of_an_utterance_never_delivered_adds_it(meeting):
+    persist_event(meeting.pk, correction("m-9", "Late but here.", 0, 800))
+    assert Utterance.objects.get(message_id="m-9").text == "Late but here."

@@ -1,5 +1,6 @@
 """Symbl's documented and captured shapes mapped into Parley's protocol (tests/data/symbl/, see PROVENANCE.md)."""
 import json
+import logging
 
 import pytest
 
@@ -96,3 +97,23 @@ def test_the_typed_errors_carry_status_and_symbls_message(samples):
         error = error_for(status, "Token validation failed for provided token.")
         assert type(error) is cls and error.status == status
         assert str(error) == f"Token validation failed for provided token. (HTTP {status})"
+
+
+def test_the_documented_tracker_response_passes_through_and_an_empty_one_is_dropped():
+    # api-contracts.md §2.3 (Symbl's events-and-callbacks reference).
+    frame = {"type": "tracker_response", "isFinal": True, "sequenceNumber": 1, "trackers": [{
+        "name": "Goodness", "matches": [{"type": "vocabulary", "value": "Hello world", "messageRefs": [
+            {"id": "8e720656", "text": "Hello world.", "offset": 0}], "insightRefs": []}]}]}
+    assert mapping.to_events(frame) == [frame]
+    assert events.validate(frame) == "tracker_response"
+    assert mapping.to_events({"type": "tracker_response", "trackers": []}) == []
+
+
+def test_a_frame_parley_does_not_know_is_logged_and_kept_whole(caplog):
+    frame = {"type": "message", "message": {"type": "speaker_change_detected", "data": {"offset": 4.2}}}
+    with caplog.at_level(logging.WARNING, logger="streaming.engines.symbl.mapping"):
+        (event,) = mapping.to_events(frame)
+    assert "speaker_change_detected" in caplog.text and "does not know" in caplog.text
+    assert events.validate(event) == "provider_event"
+    assert event["provider"] == "symbl" and event["original"] == frame
+    assert events.dedupe_key(event) is None  # each one is kept
