@@ -24,10 +24,27 @@ class StartSessionForm(forms.Form):
     realtime = forms.BooleanField(
         required=False, label="Play at real-time pace", help_text="Watch it live, as if the meeting were happening now."
     )
+    trackers = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Pricing: price, discount, budget"}),
+        help_text="Phrases to track, one tracker per line as 'Name: phrase, phrase' (engines that detect trackers).",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["engine"].choices = engine_choices()
+
+    def clean_trackers(self):
+        """``[{"name", "vocabulary": [phrase, ...]}]`` from 'Name: phrase, phrase' lines."""
+        trackers = []
+        for number, line in enumerate(self.cleaned_data["trackers"].splitlines(), 1):
+            if not line.strip():
+                continue
+            name, colon, phrases = line.partition(":")
+            vocabulary = [p.strip() for p in phrases.split(",") if p.strip()]
+            if not colon or not name.strip() or not vocabulary:
+                raise forms.ValidationError(f"Line {number}: write a tracker as 'Name: phrase, phrase'.")
+            trackers.append({"name": name.strip()[:100], "vocabulary": vocabulary[:50]})
+        return trackers
 
     def clean(self):
         data = super().clean()

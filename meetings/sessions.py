@@ -51,11 +51,12 @@ def _probe_upload(upload):
         upload.seek(0)
 
 
-def start_upload(owner, workspace, *, upload, title="", engine=None, realtime=False):
+def start_upload(owner, workspace, *, upload, title="", engine=None, realtime=False, trackers=()):
     """Create a meeting for an uploaded recording and hand it to the runners.
 
     Raises :class:`SessionError` for a missing, empty, oversized, corrupt or unsupported file
-    (nothing is created) or an unknown engine. ``engine`` None is the workspace's default.
+    (nothing is created) or an unknown engine. ``engine`` None is the workspace's default;
+    ``trackers`` as :attr:`Meeting.trackers`.
     """
     engine = engine or workspace.default_engine
     check_engine(engine)
@@ -69,6 +70,7 @@ def start_upload(owner, workspace, *, upload, title="", engine=None, realtime=Fa
             owner=owner,
             workspace=workspace,
             realtime=bool(realtime),
+            trackers=list(trackers),
             duration_ms=info.duration_ms,
         )
         meeting.recording.save(os.path.basename(upload.name)[-100:] or "recording", File(upload), save=False)
@@ -77,7 +79,7 @@ def start_upload(owner, workspace, *, upload, title="", engine=None, realtime=Fa
     return meeting
 
 
-def start_microphone(owner, workspace, *, title="", engine=None):
+def start_microphone(owner, workspace, *, title="", engine=None, trackers=()):
     """Create a meeting fed by the browser microphone; ``engine`` None is the workspace's default."""
     engine = engine or workspace.default_engine
     check_engine(engine)
@@ -87,6 +89,7 @@ def start_microphone(owner, workspace, *, title="", engine=None):
         engine=engine,
         owner=owner,
         workspace=workspace,
+        trackers=list(trackers),
     )
     transaction.on_commit(wake_runners)
     return meeting

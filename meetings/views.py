@@ -31,10 +31,11 @@ def start(request):
             if data["source"] == Meeting.Source.UPLOAD:
                 meeting = sessions.start_upload(
                     request.user, request.workspace, upload=data["file"], title=data["title"], engine=data["engine"],
-                    realtime=data["realtime"],
+                    realtime=data["realtime"], trackers=data["trackers"],
                 )
             else:
-                meeting = sessions.start_microphone(request.user, request.workspace, title=data["title"], engine=data["engine"])
+                meeting = sessions.start_microphone(request.user, request.workspace, title=data["title"], engine=data["engine"],
+                                                     trackers=data["trackers"])
         except sessions.SessionError as exc:
             form.add_error("file" if data["source"] == Meeting.Source.UPLOAD else None, str(exc))
         else:

@@ -112,6 +112,7 @@ def _session_info(meeting_id):
         speaker_name=name,
         resume_ms=resume_ms,
         known_utterances=known,
+        trackers=meeting.trackers,
     )
     return meeting, info
 

@@ -61,6 +61,8 @@ class Meeting(models.Model):
     realtime = models.BooleanField(default=False, help_text="Feed an upload at real-time pace.")
     progress = models.FloatField(default=0, help_text="Percent of the recording's audio processed.")
     language = models.CharField(max_length=20, default="en-US")
+    trackers = models.JSONField(default=list, blank=True,
+                                help_text='Phrases to track: [{"name": str, "vocabulary": [phrase, ...]}].')
 
     # Event log head: the sequence number of the newest MeetingEvent.
     last_seq = models.PositiveBigIntegerField(default=0)

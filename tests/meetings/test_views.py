@@ -54,6 +54,16 @@ def test_a_microphone_session_needs_no_file(client, alice):
     assert b"Start microphone" in page.content and b"mic.js" in page.content
 
 
+def test_trackers_are_written_one_per_line_and_kept_on_the_meeting(client, alice):
+    client.force_login(alice)
+    bad = client.post("/meetings/new/", {"source": "microphone", "engine": "local", "trackers": "Pricing"})
+    assert bad.status_code == 400 and "Line 1: write a tracker as" in bad.content.decode()
+    client.post("/meetings/new/", {"source": "microphone", "engine": "local",
+                                   "trackers": "Pricing: price, discount ,budget\n\nRisks: risk"})
+    assert Meeting.objects.get().trackers == [{"name": "Pricing", "vocabulary": ["price", "discount", "budget"]},
+                                              {"name": "Risks", "vocabulary": ["risk"]}]
+
+
 def test_the_live_page_of_someone_elses_meeting_is_a_404(client, bob, meeting):
     client.force_login(bob)
     assert client.get(f"/meetings/{meeting.pk}/live/").status_code == 404

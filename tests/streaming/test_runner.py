@@ -178,3 +178,12 @@ async def test_a_cancelled_runner_stops_emitting_at_once(alice, data_dir):
     last = (await reload(meeting)).last_seq
     await asyncio.sleep(2)  # decodes already queued would have landed by now
     assert (await reload(meeting)).last_seq == last
+
+
+async def test_the_meetings_trackers_reach_the_engine(alice):
+    from streaming.runners import _session_info
+
+    trackers = [{"name": "Pricing", "vocabulary": ["price", "discount"]}]
+    meeting = await make_meeting(alice, source="microphone", trackers=trackers)
+    _, info = await database_sync_to_async(_session_info)(meeting.pk)
+    assert info.trackers == trackers
