@@ -142,25 +142,34 @@ async def run_session(meeting_id, runner_id):
         await fail(f"The {meeting.get_source_display()} source on the {meeting.engine} engine is not available: {exc}")
         return
 
+    async def went_live():
+        if meeting.status in (Meeting.Status.SCHEDULED, Meeting.Status.CONNECTING):
+            await emit(events.session_status("live"))
+
     async with SessionControl(meeting_id) as control:
         source = source_cls(meeting, control, emit, resume_ms=info.resume_ms)
         try:
             if meeting.status == Meeting.Status.SCHEDULED:
                 await emit(events.session_status("connecting"))
-            await engine.open()
-            if meeting.status in (Meeting.Status.SCHEDULED, Meeting.Status.CONNECTING):
-                await emit(events.session_status("live"))
             if meeting.stop_requested:
                 control.stopped.set()
-            async for chunk in source.chunks():
-                if chunk is PAUSE:
-                    await engine.pause()
-                else:
-                    await engine.send_audio(chunk)
+            if source.drives_engine:
+                # Audio that never passes through Parley (a Symbl managed stream, a Symbl
+                # telephony call): the source runs the upstream session and the engine itself.
+                await source.run(engine, went_live)
+            else:
+                await engine.open()
+                await went_live()
+                async for chunk in source.chunks():
+                    if chunk is PAUSE:
+                        await engine.pause()
+                    else:
+                        await engine.send_audio(chunk)
             if control.stopped.is_set():
                 await emit(events.session_status("stopping"))
             await emit(events.session_status("processing"))
-            await engine.close()
+            if not source.drives_engine:
+                await engine.close()
             await emit(events.session_status("completed"))
         except (asyncio.CancelledError, LeaseLost):
             # Another runner has (or will have) the session: leave it exactly as it is.

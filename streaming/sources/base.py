@@ -12,6 +12,10 @@ class Source:
     offset a taken-over session continues from.
     """
 
+    # A source whose audio Parley never receives (Symbl dials the call, Symbl ingests the RTMP
+    # stream) sets this and implements :meth:`run` instead of :meth:`chunks`.
+    drives_engine = False
+
     def __init__(self, meeting, control, emit, resume_ms=0):
         self.meeting = meeting
         self.control = control
@@ -21,3 +25,11 @@ class Source:
     async def chunks(self):
         raise NotImplementedError
         yield  # pragma: no cover
+
+    async def run(self, engine, went_live):
+        """For :attr:`drives_engine` sources: run the whole upstream session (start it, ``await
+        went_live()`` once it carries audio, relay its events through ``self.emit``, stop it when
+        ``self.control.stopped`` is set) and return when it has ended. The runner emits the
+        connecting, stopping, processing and completed statuses around it and never opens or
+        closes ``engine``; raise :class:`~streaming.engines.base.EngineError` to fail the meeting."""
+        raise NotImplementedError

@@ -1,0 +1,3 @@
+"""WebSocket routes of this package (composed into the project's router by streaming/routing.py)."""
+
+websocket_urlpatterns = []
