@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import audit, exports, media, search, sessions
+from . import audit, exports, media, retention_views, search, sessions
 from . import review as review_data
 from .access import ADMIN, VIEW, WRITE, get_meeting_or_404, meeting_for_user, visible_meetings, workspace_required
 from .forms import ActionItemForm, ApiTokenForm, SpeakerNameForm, StartSessionForm
@@ -78,6 +78,7 @@ def review(request, meeting_id):
         "speakers": meeting.speakers.all(),
         "export_formats": list(exports.FORMATS),
         "seek_ms": request.GET.get("t", ""),
+        **retention_views.review_context(request.user, meeting),
     }
     return render(request, "meetings/review.html", context)
 

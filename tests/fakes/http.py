@@ -119,7 +119,8 @@ def json_error(status, body, headers=None):
 
 
 _STATUS = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-           429: web.HTTPTooManyRequests}
+           409: web.HTTPConflict, 429: web.HTTPTooManyRequests, 500: web.HTTPInternalServerError,
+           502: web.HTTPBadGateway, 503: web.HTTPServiceUnavailable}
 
 
 def serve_main(make_fake, argv=None, *, describe, options=(), prog=None):
