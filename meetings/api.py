@@ -1,5 +1,7 @@
 """The JSON API, ``/api/v1/``: bearer-token authentication, JSON errors ``{"error": "..."}``."""
+import json
 from functools import wraps
+from importlib import import_module
 
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
@@ -61,6 +63,30 @@ def api_view(*methods, ability=access.VIEW):
     return decorate
 
 
+# ``POST /api/v1/meetings/`` starts a session of any source: the body's ``source`` picks the
+# starter, ``starter(request, data) -> (meeting, extra)`` that raises SessionError (400) for bad
+# input; ``extra`` is merged into the 201 answer (an RTMP URL and stream key, a bot's id, …).
+STARTERS = {
+    "upload": "meetings.api:start_upload",
+    "zoom": "streaming.zoom.api:start",
+    "dial_in": "telephony.api:start_dial_in",
+    "bot": "meetings.bots.api:start",
+}
+
+
+def request_data(request):
+    """The request's fields: a JSON object body, or form fields (multipart for uploads)."""
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError as exc:
+            raise sessions.SessionError(f"The body is not valid JSON: {exc}.") from None
+        if not isinstance(data, dict):
+            raise sessions.SessionError("The body must be a JSON object.")
+        return data
+    return request.POST.dict()
+
+
 @api_view("GET", "POST")
 def meetings(request):
     if request.method == "GET":
@@ -68,17 +94,33 @@ def meetings(request):
     if not access.can(request.user, request.workspace, access.WRITE):
         return error(f"Your role in {request.workspace} cannot start sessions.", 403)
     try:
-        meeting = sessions.start_upload(
-            request.user,
-            request.workspace,
-            upload=request.FILES.get("file"),
-            title=request.POST.get("title", ""),
-            engine=request.POST.get("engine") or None,
-            realtime=request.POST.get("realtime", "").lower() in TRUE,
-        )
+        data = request_data(request)
+        source = data.get("source") or "upload"
+        if source not in STARTERS:
+            raise sessions.SessionError(f"Unknown source {source!r}: use one of {', '.join(STARTERS)}.")
+        module, attr = STARTERS[source].split(":")
+        try:
+            starter = getattr(import_module(module), attr)
+        except (ImportError, AttributeError):
+            raise sessions.SessionError(f"The {source!r} source cannot be started through the API yet.") from None
+        meeting, extra = starter(request, data)
     except sessions.SessionError as exc:
         return error(str(exc), 400)
-    return JsonResponse(meeting_detail(meeting), status=201)
+    return JsonResponse({**meeting_detail(meeting), **extra}, status=201)
+
+
+def start_upload(request, data):
+    """The upload starter: multipart with ``file``, ``title``, ``engine``, ``realtime``, ``trackers``
+    (as on the start form)."""
+    meeting = sessions.start_upload(
+        request.user,
+        request.workspace,
+        upload=request.FILES.get("file"),
+        title=data.get("title", ""),
+        engine=data.get("engine") or None,
+        realtime=str(data.get("realtime", "")).lower() in TRUE,
+    )
+    return meeting, {}
 
 
 @api_view("GET")

@@ -141,3 +141,12 @@ def test_wrong_methods_get_a_json_405(client, token, alice):
     meeting = new_meeting(alice, title="x", source="upload")
     response = client.get(f"/api/v1/meetings/{meeting.pk}/stop", **auth(token))
     assert response.status_code == 405 and response.json()["error"]
+
+
+def test_a_source_the_api_cannot_start_or_a_bad_json_body_is_a_400(client, token):
+    response = client.post("/api/v1/meetings/", '{"source": "carrier pigeon"}', content_type="application/json",
+                           **auth(token))
+    assert response.status_code == 400 and "Unknown source 'carrier pigeon'" in response.json()["error"]
+    response = client.post("/api/v1/meetings/", "{not json", content_type="application/json", **auth(token))
+    assert response.status_code == 400 and "not valid JSON" in response.json()["error"]
+    assert not Meeting.objects.exists()
