@@ -102,6 +102,8 @@ AXES_FAILURE_LIMIT = int(env_str("PARLEY_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(env_str("PARLEY_LOGIN_COOLOFF_HOURS", "0.25"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# The lockout answer: a page saying when to try again (HTTP 429, axes' default code).
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -278,3 +280,12 @@ DEEPGRAM_API_URL = env_str("DEEPGRAM_API_URL", "https://api.deepgram.com").rstri
 ASSEMBLYAI_API_URL = env_str("ASSEMBLYAI_API_URL", "https://api.assemblyai.com").rstrip("/")
 # How long a provider call of "test connection" or a remote deletion may take, seconds.
 PROVIDER_TIMEOUT_SECONDS = float(env_str("PARLEY_PROVIDER_TIMEOUT_SECONDS", "10"))
+
+# Cloud speech engines (issue 9): Deepgram's live WebSocket derives from DEEPGRAM_API_URL (wss for
+# https) unless DEEPGRAM_WS_URL is set; AssemblyAI's Universal-Streaming has its own host.
+DEEPGRAM_WS_URL = env_str("DEEPGRAM_WS_URL", "").rstrip("/")
+ASSEMBLYAI_WS_URL = env_str("ASSEMBLYAI_WS_URL", "wss://streaming.assemblyai.com").rstrip("/")
+
+# Telephony (issue 10): the public wss:// URL of the Twilio media socket, when the host Twilio
+# calls the voice webhook on is not the one it can reach the socket on (default: that host).
+TWILIO_MEDIA_STREAM_URL = env_str("TWILIO_MEDIA_STREAM_URL", "").rstrip("/")

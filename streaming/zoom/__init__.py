@@ -1,0 +1,1 @@
+"""Zoom: meetings streamed to Parley over RTMP, and Zoom's webhooks (``webhooks``)."""
