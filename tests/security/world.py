@@ -85,8 +85,9 @@ def path_values(world, entry):
             model = apps.get_model(parts[1], parts[2])
         except LookupError:
             model = None
-        first = model.objects.order_by("pk").first() if model is not None else None
-        values["object_id"] = first.pk if first is not None else 1
+        if model is not None:
+            first = model.objects.order_by("pk").first()
+            values["object_id"] = first.pk if first is not None else 1
     return values
 
 
