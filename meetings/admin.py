@@ -179,3 +179,21 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_filter = ["action", "workspace", "created_at"]
     search_fields = ["actor_name", "target"]
     date_hierarchy = "created_at"
+
+
+class BotEventInline(admin.TabularInline):
+    model = models.BotEvent
+    extra = 0
+    can_delete = False
+    fields = ["kind", "key", "applied", "payload"]
+    readonly_fields = fields
+
+
+@admin.register(models.Bot)
+class BotAdmin(ReadOnlyAdmin):
+    """Bots change through the vendor's callbacks, never here; the callback token is a credential."""
+
+    list_display = ["meeting", "platform", "status", "vendor_bot_id", "created_at"]
+    list_filter = ["status", "platform"]
+    exclude = ["callback_token"]
+    inlines = [BotEventInline]

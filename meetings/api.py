@@ -138,8 +138,11 @@ def stop(request, meeting_id):
         return error("No such meeting.", 404)
     if not can_write:
         return error("You may not stop this meeting.", 403)
-    if not sessions.request_stop(found):
-        return error(f"The meeting has already ended ({found.status}).", 409)
+    try:
+        if not sessions.stop(found):
+            return error(f"The meeting has already ended ({found.status}).", 409)
+    except sessions.SessionError as exc:
+        return error(str(exc), 502)
     found.refresh_from_db()
     return JsonResponse(meeting_summary(found), status=202)
 

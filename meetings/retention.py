@@ -140,8 +140,12 @@ def _symbl_conversation(meeting):
     return [(Provider.SYMBL, conversation_id) for conversation_id in ids]
 
 
-# Meeting bots (issue 5) register their finder here: the bot vendor keeps a bot's recording and
-# transcript, e.g. ``remote_copies(lambda m: [(Provider.MEETSTREAM, bot.bot_id) for bot in …])``.
+@remote_copies
+def _bot_recordings(meeting):
+    """The bot vendor keeps a bot's recording and transcript."""
+    from .bots.retention import bot_copies
+
+    return bot_copies(meeting)
 
 
 def delete_symbl_conversation(workspace, conversation_id):

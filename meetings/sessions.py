@@ -95,6 +95,18 @@ def start_microphone(owner, workspace, *, title="", engine=None, trackers=()):
     return meeting
 
 
+def stop(meeting):
+    """Stop a meeting's session as its user asked: a bot is first made to leave its meeting (or
+    never join). Returns False when the meeting had already ended; raises :class:`SessionError`
+    when the bot vendor refuses."""
+    if meeting.source == Meeting.Source.BOT and meeting.status in Meeting.ACTIVE and hasattr(meeting, "bot"):
+        from .bots.sessions import cancel
+
+        cancel(meeting.bot)
+        return True
+    return request_stop(meeting)
+
+
 def request_stop(meeting):
     """Ask the meeting's runner to stop: it flushes the last audio, then processes and completes.
 

@@ -165,8 +165,11 @@ def _without_page(request):
 @workspace_required(VIEW)
 def stop(request, meeting_id):
     meeting = get_meeting_or_404(request.user, meeting_id, write=True)
-    if not sessions.request_stop(meeting):
-        messages.info(request, "This meeting has already ended.")
+    try:
+        if not sessions.stop(meeting):
+            messages.info(request, "This meeting has already ended.")
+    except sessions.SessionError as exc:
+        messages.error(request, str(exc))
     return redirect("meetings:live", meeting.pk)
 
 

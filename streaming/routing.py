@@ -7,9 +7,15 @@ from telephony import routing as telephony_routing
 
 from . import consumers
 
-websocket_urlpatterns = [
+# Browsers' sockets: signed in by session cookie, with an Origin this site allows.
+browser_urlpatterns = [
     path("ws/meetings/<int:meeting_id>/", consumers.MeetingRelayConsumer.as_asgi()),
     path("ws/meetings/<int:meeting_id>/audio/", consumers.MicrophoneConsumer.as_asgi()),
+]
+# Vendors' sockets (Twilio media streams, a bot's live audio) send no browser Origin: each
+# consumer checks the vendor's signature or the bot's token in connect().
+vendor_urlpatterns = [
     *telephony_routing.websocket_urlpatterns,
     *bot_routing.websocket_urlpatterns,
 ]
+websocket_urlpatterns = [*browser_urlpatterns, *vendor_urlpatterns]

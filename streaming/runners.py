@@ -45,32 +45,26 @@ def _lease_until():
     return timezone.now() + timedelta(seconds=settings.RUNNER_LEASE_SECONDS)
 
 
-def claim(meeting_id, runner_id, *, take_embedded=False):
-    """Claim a meeting for ``runner_id``; True when this runner now holds its lease.
-
-    Free means no runner, or a lease that expired; ``take_embedded`` also takes meetings held by
-    an embedded runner, which only a restarted embedded server may do (its predecessor is gone).
-    """
+def _claimable(runner_id, take_embedded):
+    """Active meetings no runner holds: no runner, or a lease that expired; ``take_embedded`` also
+    those held by an embedded runner, which only a restarted embedded server may take (its
+    predecessor is gone). A bot still scheduled to join later has no session to run yet."""
     free = Q(runner_id="") | Q(lease_expires_at__lt=timezone.now())
     if take_embedded:
         free |= Q(runner_id__startswith=EMBEDDED_PREFIX)
-    return bool(
-        Meeting.objects.filter(free, pk=meeting_id, status__in=Meeting.ACTIVE)
-        .exclude(runner_id=runner_id)
-        .update(runner_id=runner_id, lease_expires_at=_lease_until())
-    )
+    return (Meeting.objects.filter(free, status__in=Meeting.ACTIVE)
+            .exclude(runner_id=runner_id)
+            .exclude(source=Meeting.Source.BOT, bot__status="scheduled"))
+
+
+def claim(meeting_id, runner_id, *, take_embedded=False):
+    """Claim a meeting for ``runner_id``; True when this runner now holds its lease."""
+    return bool(_claimable(runner_id, take_embedded).filter(pk=meeting_id)
+                .update(runner_id=runner_id, lease_expires_at=_lease_until()))
 
 
 def claimable_ids(runner_id, *, take_embedded=False):
-    free = Q(runner_id="") | Q(lease_expires_at__lt=timezone.now())
-    if take_embedded:
-        free |= Q(runner_id__startswith=EMBEDDED_PREFIX)
-    return list(
-        Meeting.objects.filter(free, status__in=Meeting.ACTIVE)
-        .exclude(runner_id=runner_id)
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:50]
-    )
+    return list(_claimable(runner_id, take_embedded).order_by("created_at").values_list("pk", flat=True)[:50])
 
 
 def renew(meeting_id, runner_id):

@@ -1,3 +1,8 @@
 """WebSocket routes of this package (composed into the project's router by streaming/routing.py)."""
+from django.urls import path
 
-websocket_urlpatterns = []
+from .consumers import BotAudioConsumer
+
+websocket_urlpatterns = [
+    path("ws/bots/<str:bot_token>/audio", BotAudioConsumer.as_asgi()),
+]

@@ -32,7 +32,8 @@ SIGNED = "signed"  # provider callbacks: only a request signed with the workspac
 STAFF = "staff"  # the Django admin: staff with model permissions (a superuser here)
 WS_WATCH = "ws:watch"  # a WebSocket of a meeting: VIEW in its workspace
 WS_STREAM = "ws:stream"  # a WebSocket that sends a meeting audio: WRITE in its workspace
-WS_SIGNED = "ws:signed"  # a provider's socket (Twilio media stream, bot audio): a session never opens it
+WS_SIGNED = "ws:signed"  # a provider's socket (Twilio media stream): a session never opens it
+WS_TOKEN = "ws:token"  # a socket whose path holds its credential (a bot's audio): whoever has the token
 
 BROWSER_RULES = {PUBLIC, SIGNED_IN, WORKSPACE_VIEW, WORKSPACE_WRITE, WORKSPACE_ADMIN, MEETING_VIEW, MEETING_WRITE,
                  MEETING_ADMIN, OWNER, STAFF}
@@ -65,6 +66,7 @@ EXPECT = {
     WS_WATCH: dict(anonymous=False, bob=False, dana=True, alice=True, charlie=True),
     WS_STREAM: dict(anonymous=False, bob=False, dana=False, alice=True, charlie=True),
     WS_SIGNED: dict(anonymous=False, bob=False, dana=False, alice=False, charlie=False),
+    WS_TOKEN: dict(anonymous=True, bob=True, dana=True, alice=True, charlie=True),
 }
 
 
@@ -125,6 +127,14 @@ TABLE = {
     "hooks:twilio-voice": row(SIGNED, "POST"),
     "hooks:twilio-status": row(SIGNED, "POST"),
     "hooks:meetstream": row(SIGNED, "POST"),
+    # meeting bots
+    "bots:list": row(WORKSPACE_VIEW),
+    "bots:new": row(WORKSPACE_WRITE, "GET POST"),
+    "bots:detail": row(MEETING_VIEW),
+    "bots:cancel": row(MEETING_WRITE, "POST"),
+    "bots:callback": row(SIGNED, "POST"),
+    "bots:live": row(SIGNED, "POST"),
+    "bots:participants": row(SIGNED, "POST"),
     # workspaces, members, invitations, audit log (drafted against the views of the workspace helper)
     "workspace:home": row(WORKSPACE_VIEW),
     "workspace:members": row(WORKSPACE_VIEW),
@@ -160,6 +170,7 @@ TABLE = {
 WS_TABLE = {
     "ws/meetings/<int:meeting_id>/": WS_WATCH,
     "ws/meetings/<int:meeting_id>/audio/": WS_STREAM,
+    "ws/bots/<str:bot_token>/audio": WS_TOKEN,
 }
 
 MISSING = ("add an access rule for {key} ({path}): one line in TABLE in tests/security/access_table.py, "

@@ -26,11 +26,12 @@ class World:
     invitation: object
     invitation_token: str
     users: dict  # persona → user (no "anonymous")
+    bot: object = None  # a bot in its meeting, for the bots: URLs
     tokens: dict = field(default_factory=dict)  # persona → raw API token
 
 
 def build(workspace, alice, bob, charlie, dana, root=None):
-    from meetings.models import ApiToken, Insight, Invitation, Meeting, Speaker
+    from meetings.models import ApiToken, Bot, Insight, Invitation, Meeting, Speaker
 
     meeting = new_meeting(alice, title=ACME_MARK, engine="local", source=Meeting.Source.MICROPHONE,
                           status=Meeting.Status.LIVE)
@@ -43,7 +44,10 @@ def build(workspace, alice, bob, charlie, dana, root=None):
     users = {"bob": bob, "dana": dana, "alice": alice, "charlie": charlie}
     if root is not None:
         users["root"] = root
-    world = World(workspace, meeting, speaker, insight, invitation, invitation_token, users)
+    bot_meeting = new_meeting(alice, title=ACME_MARK, source=Meeting.Source.BOT, status=Meeting.Status.LIVE)
+    bot = Bot.objects.create(meeting=bot_meeting, meeting_url="https://meet.google.com/abc-defg-hij",
+                             platform="google_meet", status="in_meeting", vendor_bot_id="matrix-bot")
+    world = World(workspace, meeting, speaker, insight, invitation, invitation_token, users, bot)
     for persona, user in users.items():
         ws = home_workspace(user)
         if ws is not None:
@@ -77,7 +81,10 @@ def path_values(world, entry):
         "provider": "zoom",
         "content_type_id": ContentType.objects.get_for_model(world.meeting).pk,
         "object_id": world.meeting.pk,
+        "bot_token": world.bot.callback_token,
     }
+    if entry.key.startswith("bots:"):
+        values["meeting_id"] = world.bot.meeting_id
     # An admin page of a model gets one of that model's objects, when there is one.
     parts = entry.route.split("/")
     if entry.key.startswith("admin:") and len(parts) > 3 and parts[0] == "admin" and "<" not in parts[1]:
@@ -118,7 +125,7 @@ def signed_post(client, entry, url):
         signature = twilio_signature(SECRETS["twilio"]["auth_token"], "http://testserver" + url, params)
         return client.post(url, urlencode(params), content_type="application/x-www-form-urlencoded",
                            headers={"X-Twilio-Signature": signature})
-    if entry.key == "hooks:meetstream":
+    if entry.key == "hooks:meetstream" or entry.key.startswith("bots:"):
         body = json.dumps({"event": "bot.joining", "bot_id": "b-1"}).encode()
         signature = meetstream_signature(SECRETS["meetstream"]["webhook_secret"], body)
         return client.post(url, body, content_type="application/json", headers={"X-MeetStream-Signature": signature})
