@@ -156,12 +156,12 @@ def _iter_raw(path, start_ms: int) -> Iterator[bytes]:
             first = next(frames, None)
             at = _sample_index(first, stream)
             if at is not None and at <= target:
-                yield from _resampled(chain([first], frames), (target - at) * 2)
+                yield from resample_frames(chain([first], frames), (target - at) * 2)
                 return
     # No seek needed, or the container could not say exactly where the seek landed: decode
     # from the start and drop, slower but exact.
     with _open(path) as container:
-        yield from _resampled(_decode_frames(container, _audio_stream(container)), target * 2)
+        yield from resample_frames(_decode_frames(container, _audio_stream(container)), target * 2)
 
 
 def _seek(container, stream, start_ms: int) -> bool:
@@ -186,7 +186,7 @@ def _sample_index(frame, stream) -> int | None:
     return round(at) if at >= 0 else None
 
 
-def _resampled(frames: Iterable["av.AudioFrame"], skip: int) -> Iterator[bytes]:
+def resample_frames(frames: Iterable["av.AudioFrame"], skip: int) -> Iterator[bytes]:
     """Resample ``frames`` to PCM s16le mono 16 kHz, dropping the first ``skip`` bytes."""
     resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
 

@@ -138,6 +138,7 @@ async def run_session(meeting_id, runner_id):
 
     async def went_live():
         if meeting.status in (Meeting.Status.SCHEDULED, Meeting.Status.CONNECTING):
+            meeting.status = Meeting.Status.LIVE
             await emit(events.session_status("live"))
 
     async with SessionControl(meeting_id) as control:
@@ -153,11 +154,13 @@ async def run_session(meeting_id, runner_id):
                 await source.run(engine, went_live)
             else:
                 await engine.open()
-                await went_live()
+                if not source.live_on_first_audio:
+                    await went_live()
                 async for chunk in source.chunks():
                     if chunk is PAUSE:
                         await engine.pause()
                     else:
+                        await went_live()
                         await engine.send_audio(chunk)
             if control.stopped.is_set():
                 await emit(events.session_status("stopping"))

@@ -15,6 +15,9 @@ class Source:
     # A source whose audio Parley never receives (Symbl dials the call, Symbl ingests the RTMP
     # stream) sets this and implements :meth:`run` instead of :meth:`chunks`.
     drives_engine = False
+    # A source that may wait a long time for its first audio (a Zoom stream waiting for its meeting
+    # to start) sets this: the meeting shows live from that audio, not from the engine's start.
+    live_on_first_audio = False
 
     def __init__(self, meeting, control, emit, resume_ms=0):
         self.meeting = meeting

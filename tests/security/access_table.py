@@ -127,6 +127,11 @@ TABLE = {
     "hooks:twilio-voice": row(SIGNED, "POST"),
     "hooks:twilio-status": row(SIGNED, "POST"),
     "hooks:meetstream": row(SIGNED, "POST"),
+    # Zoom
+    "streaming:zoom_webhook": row(SIGNED, "POST"),
+    "streaming:zoom_new": row(WORKSPACE_WRITE, "GET POST"),
+    "streaming:zoom_stream": row(MEETING_WRITE),
+    "streaming:zoom_timeline": row(MEETING_WRITE, "POST"),
     # meeting bots
     "bots:list": row(WORKSPACE_VIEW),
     "bots:new": row(WORKSPACE_WRITE, "GET POST"),

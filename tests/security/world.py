@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from .access_table import ADMIN_LOGIN, LOGIN, OK
-from .conftest import SECRETS, meetstream_signature, twilio_signature, zoom_signature
+from .conftest import CONFIG, SECRETS, meetstream_signature, twilio_signature, zoom_signature
 
 from tests.conftest import home_workspace, new_meeting
 
@@ -115,8 +115,9 @@ def outcome(response):
 
 def signed_post(client, entry, url):
     """POST a minimal, correctly signed callback to ``url`` (a hooks: URL)."""
-    if entry.key == "hooks:zoom":
-        body, ts = json.dumps({"event": "meeting.started", "payload": {}}).encode(), int(time.time())
+    if entry.key in ("hooks:zoom", "streaming:zoom_webhook"):
+        payload = {"account_id": CONFIG["zoom"]["account_id"], "object": {"id": "85746065432"}}
+        body, ts = json.dumps({"event": "meeting.started", "payload": payload}).encode(), int(time.time())
         return client.post(url, body, content_type="application/json", headers={
             "x-zm-request-timestamp": str(ts),
             "x-zm-signature": zoom_signature(SECRETS["zoom"]["webhook_secret_token"], ts, body)})
