@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("parley")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Task modules autodiscovery (each app's ``tasks``) does not reach: workers import them at start.
+app.conf.imports = ["meetings.bots.tasks", "streaming.zoom.tasks", "telephony.notify"]

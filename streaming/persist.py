@@ -271,6 +271,10 @@ def _project_session_status(meeting, event):
         changes["lease_expires_at"] = None
         # Provisional text never outlives the session.
         Utterance.objects.filter(meeting=meeting, is_final=False).delete()
+        # Its summary e-mail, if anyone is to get one (queued after this commit).
+        from telephony.notify import session_ended
+
+        session_ended(meeting.pk)
     if new == "failed":
         changes["failure_reason"] = event.get("reason") or "The session failed."
     Meeting.objects.filter(pk=meeting.pk).update(**changes)

@@ -5,8 +5,6 @@ from asgiref.sync import async_to_sync, sync_to_async
 from celery import shared_task
 
 from .engines.symbl.client import RateLimited, ServerError
-# Celery autodiscovery reads each app's tasks module only: the Zoom package's tasks register here.
-from .zoom.tasks import apply_zoom_timeline  # noqa: F401, E402
 
 log = logging.getLogger(__name__)
 

@@ -189,6 +189,8 @@ class SymblEmulator:
         self.connections = {}
         self.jobs = {}
         self.streams = {}  # managed streamId -> Connection while started
+        self.endpoint_requests = []  # bodies of POST /v1/endpoint:connect, in order (telephony)
+        self.speaker_events = {}  # connectionId -> speaker events POSTed to its eventUrl
         self.requests = []  # (method, path, status) of every HTTP request and WS handshake
         self.stream_frames = []  # every frame received on streaming sockets: ("text", dict) | ("binary", len)
         self.runner = None
@@ -219,6 +221,7 @@ class SymblEmulator:
             web.post("/v1/process/audio", self.process_audio),
             web.get("/v1/job/{job_id}", self.job),
             web.post("/v1/endpoint:connect", self.endpoint_connect),
+            web.post("/v1/event/{connection_id}", self.endpoint_event),
             web.post("/v1/managed-stream", self.managed_stream),
             web.post("/v1/stream", self.stream_operation),
             web.get("/session/subscribe/{connection_id}", self.subscribe),
@@ -706,6 +709,7 @@ class SymblEmulator:
     async def endpoint_connect(self, request):
         self._authorise(request)
         body = await _json_body(request)
+        self.endpoint_requests.append(body)
         operation = body.get("operation")
         if operation == "start":
             endpoint = body.get("endpoint")
@@ -729,6 +733,29 @@ class SymblEmulator:
                 {"user": {**connection.user, "role": "organizer"},
                  "url": f"{self.api_url}/meeting/#/{connection.conversation.id}"}]})
         raise _error(400, "Bad Request! Please refer docs for correct input fields.")
+
+    async def endpoint_event(self, request):
+        """``POST {eventUrl}``: a speaker event of a telephony call (``shared/api-contracts.md`` §4;
+        symbl-js ``SpeakerEvent``): ``{"type": "started_speaking"|"stopped_speaking"|"joined"|"left",
+        "user": {"userId", "name"?, "id"?}, "timestamp"}`` (``topic: "speaker"`` optional), or
+        ``{"type": "stopped"}``. Kept per connection and added to the conversation's members;
+        400 for another shape, 404 for a call that is not in progress."""
+        self._authorise(request)
+        connection = self.connections.get(request.match_info["connection_id"])
+        if connection is None or connection.stopped or not getattr(connection, "player", None):
+            raise _error(404, "The conversation and/or it's metadata you asked could not be found, please check "
+                              "the input provided")
+        body = await _json_body(request)
+        kind = body.get("type") if isinstance(body, dict) else None
+        user = body.get("user") if isinstance(body, dict) else None
+        if kind != "stopped" and (kind not in ("started_speaking", "stopped_speaking", "joined", "left")
+                                  or not isinstance(user, dict) or not user.get("userId")):
+            raise _error(400, "Bad Request! Please refer docs for correct input fields.")
+        self.speaker_events.setdefault(connection.id, []).append(body)
+        if isinstance(user, dict):
+            connection.conversation.add_member({"id": str(user.get("id") or uuid.uuid5(uuid.NAMESPACE_URL, user["userId"])),
+                                                "userId": user["userId"], "name": user.get("name") or user["userId"]})
+        return web.json_response({"message": "Speaker event received."})
 
     def _call_body(self, connection):
         return {"eventUrl": f"{self.api_url}/v1/event/{connection.id}",

@@ -132,6 +132,12 @@ TABLE = {
     "streaming:zoom_new": row(WORKSPACE_WRITE, "GET POST"),
     "streaming:zoom_stream": row(MEETING_WRITE),
     "streaming:zoom_timeline": row(MEETING_WRITE, "POST"),
+    # telephony
+    "telephony:twilio-voice": row(SIGNED, "POST"),
+    "telephony:dial-in-new": row(WORKSPACE_WRITE, "GET POST"),
+    "telephony:dial-in": row(MEETING_VIEW),
+    "telephony:dial-in-speaker": row(MEETING_WRITE, "POST"),
+    "telephony:summary-recipients": row(MEETING_WRITE, "POST"),
     # meeting bots
     "bots:list": row(WORKSPACE_VIEW),
     "bots:new": row(WORKSPACE_WRITE, "GET POST"),
@@ -176,6 +182,7 @@ WS_TABLE = {
     "ws/meetings/<int:meeting_id>/": WS_WATCH,
     "ws/meetings/<int:meeting_id>/audio/": WS_STREAM,
     "ws/bots/<str:bot_token>/audio": WS_TOKEN,
+    "telephony/twilio/media": WS_SIGNED,
 }
 
 MISSING = ("add an access rule for {key} ({path}): one line in TABLE in tests/security/access_table.py, "

@@ -121,8 +121,8 @@ def signed_post(client, entry, url):
         return client.post(url, body, content_type="application/json", headers={
             "x-zm-request-timestamp": str(ts),
             "x-zm-signature": zoom_signature(SECRETS["zoom"]["webhook_secret_token"], ts, body)})
-    if entry.key.startswith("hooks:twilio"):
-        params = {"CallSid": "CA" + "2" * 32, "CallStatus": "ringing"}
+    if entry.key.startswith("hooks:twilio") or entry.key == "telephony:twilio-voice":
+        params = {"CallSid": "CA" + "2" * 32, "CallStatus": "ringing", "AccountSid": CONFIG["twilio"]["account_sid"]}
         signature = twilio_signature(SECRETS["twilio"]["auth_token"], "http://testserver" + url, params)
         return client.post(url, urlencode(params), content_type="application/x-www-form-urlencoded",
                            headers={"X-Twilio-Signature": signature})
