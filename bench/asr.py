@@ -18,6 +18,13 @@ time) to the moment ``on_final`` fires. Sustained capacity = the largest K
 whose maximum latency is ≤ 2 s, as are those of every smaller K tried (the run stops at the
 first K that fails).
 
+With ``--emulators``, the cloud engines get a column each beside the local engine's: the latency
+of final results from the end of speech, with the Endgame dialogue streamed at real-time pace
+(``--pace N``: N times faster, the emulators' processing time scaled alike, figures given in
+stream seconds) through each engine's live path, against the Deepgram and AssemblyAI emulators of
+``tests/fakes`` started in-process (their documented processing latencies, not the vendors' own:
+the column measures Parley's side of the path, socket, framing and mapping included).
+
 A benchmark, not a test: it prints figures and never fails on them.
 """
 from __future__ import annotations
@@ -230,6 +237,121 @@ def _capacity_line(row: dict) -> str:
             f"{'yes' if ok else 'no'}")
 
 
+# -- cloud engines against the emulators -----------------------------------------------------
+
+LATENCY_CLIP = DATA / "audio" / "endgame_nagg_nell.flac"
+CLOUD_ENGINES = ("deepgram", "assemblyai")
+
+
+async def _paced(pcm: bytes, feed, pace: float) -> float:
+    """Feed ``pcm`` in 100 ms chunks at ``pace`` × real time; returns the wall-clock start."""
+    chunk = CHUNK_MS * 32
+    t0 = time.perf_counter()
+    for n, offset in enumerate(range(0, len(pcm), chunk)):
+        delay = t0 + n * CHUNK_MS / 1000 / pace - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await feed(pcm[offset: offset + chunk])
+    return t0
+
+
+async def cloud_latencies(name: str, pace: float) -> list[float]:
+    """Seconds (stream time) from the end of each final utterance to its ``message_response``, for
+    the ``name`` engine streaming :data:`LATENCY_CLIP` against its emulator."""
+    from types import SimpleNamespace
+
+    from django.conf import settings
+
+    from streaming.audio import iter_pcm
+    from streaming.engines import engine_class
+    from streaming.engines.base import SessionInfo
+    from tests.fakes.assemblyai import AssemblyAIFake
+    from tests.fakes.deepgram import DeepgramFake
+
+    key = "bench-key"
+    fake = (DeepgramFake if name == "deepgram" else AssemblyAIFake)(api_key=key, speed=pace)
+    await fake.start()
+    settings.DEEPGRAM_API_URL, settings.DEEPGRAM_WS_URL = fake.url, ""
+    settings.ASSEMBLYAI_API_URL, settings.ASSEMBLYAI_WS_URL = fake.url, fake.url.replace("http", "ws", 1)
+    cls = engine_class(name)
+    module = __import__(cls.__module__, fromlist=["_load"])
+    # A live session of no meeting: the engine's database read stands aside for the bench.
+    meeting = SimpleNamespace(source="microphone", realtime=True, Source=SimpleNamespace(UPLOAD="upload", BOT="bot"))
+    module._load = lambda meeting_id: (meeting, key)
+    latencies, t0 = [], None
+
+    async def emit(event):
+        if event.get("type") == "message_response" and t0 is not None:
+            duration = event["messages"][0]["duration"]
+            spoken = t0 + (duration["timeOffset"] + duration["duration"]) / pace
+            latencies.append((time.perf_counter() - spoken) * pace)
+
+    from datetime import datetime, timezone
+
+    engine = cls(SessionInfo(meeting_id=0, title="bench", started_at=datetime.now(timezone.utc)), emit)
+    try:
+        await engine.open()
+        pcm = b"".join(iter_pcm(LATENCY_CLIP, chunk_ms=10_000))
+        t0 = time.perf_counter()
+        await _paced(pcm, engine.send_audio, pace)
+        await engine.close()
+    finally:
+        await fake.stop()
+    return latencies
+
+
+def local_latencies(pool, pace: float) -> list[float]:
+    from streaming.audio import iter_pcm
+    from streaming.engines.local.asr import StreamingTranscriber
+
+    latencies = []
+
+    async def run():
+        t0 = None
+
+        async def on_final(text, start_ms, end_ms):
+            latencies.append((time.perf_counter() - (t0 + end_ms / 1000 / pace)) * pace)
+
+        async def on_partial(text, start_ms):
+            pass
+
+        transcriber = StreamingTranscriber(on_partial=on_partial, on_final=on_final, pool=pool)
+        t0 = time.perf_counter()
+        await _paced(b"".join(iter_pcm(LATENCY_CLIP, chunk_ms=10_000)), transcriber.feed, pace)
+        await transcriber.flush()
+
+    asyncio.run(run())
+    return latencies
+
+
+def engine_latency_table(pool, pace: float) -> dict:
+    """``{engine: {"finals", "p50_s", "p95_s", "max_s"}}`` for local and the cloud engines."""
+    import django
+
+    django.setup()
+    table = {"local": local_latencies(pool, pace) if pool is not None else []}
+    for name in CLOUD_ENGINES:
+        table[name] = asyncio.run(cloud_latencies(name, pace))
+    return {name: {"finals": len(values),
+                   "p50_s": statistics.median(values) if values else None,
+                   "p95_s": percentile(values, 0.95) if values else None,
+                   "max_s": max(values) if values else None} for name, values in table.items()}
+
+
+def _print_engine_latencies(table: dict, pace: float):
+    names = list(table)
+    print(f"\nFinal-result latency from the end of speech, {LATENCY_CLIP.stem} streamed at "
+          f"{'real time' if pace == 1 else f'{pace:g}x real time'} (cloud engines against the emulators), "
+          "stream seconds")
+    print("         " + "".join(f"{n:>12}" for n in names))
+    for key, label in (("finals", "finals"), ("p50_s", "p50 s"), ("p95_s", "p95 s"), ("max_s", "max s")):
+        cells = []
+        for n in names:
+            value = table[n][key]
+            cells.append(f"{value:>12}" if key == "finals" else ("           -" if value is None else f"{value:>12.2f}"))
+        print(f"{label:<9}" + "".join(cells))
+
+
 # -- main ------------------------------------------------------------------------------------
 
 def main(argv=None):
@@ -242,7 +364,21 @@ def main(argv=None):
     parser.add_argument("--aligned", action="store_true",
                         help="all sessions play the clip from its start (worst case)")
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--emulators", action="store_true",
+                        help="also the deepgram and assemblyai engines against their emulators (latency column)")
+    parser.add_argument("--only-emulators", action="store_true",
+                        help="only the engine latency table (no Whisper accuracy or capacity runs)")
+    parser.add_argument("--pace", type=float, default=1.0,
+                        help="the latency table's audio pace, times real time (default 1)")
     args = parser.parse_args(argv)
+
+    if args.only_emulators:
+        table = engine_latency_table(None, args.pace)
+        if args.json:
+            print(json.dumps({"engine_latency": table, "pace": args.pace}, indent=2))
+        else:
+            _print_engine_latencies(table, args.pace)
+        return
 
     from streaming.engines.local.asr import get_pool
 
@@ -275,6 +411,9 @@ def main(argv=None):
     else:
         report = lambda row: print(_capacity_line(row), flush=True)  # noqa: E731
     cap = capacity(pool, ks, seconds=seconds, aligned=args.aligned, report=report)
+    latency_table = engine_latency_table(pool, args.pace) if args.emulators else None
+    if latency_table and not args.json:
+        _print_engine_latencies(latency_table, args.pace)
     sustained = 0
     for row in cap:
         if not _passes(row):
@@ -282,7 +421,7 @@ def main(argv=None):
         sustained = row["k"]
     if args.json:
         print(json.dumps({"info": info, "clips": rows, "note": note, "capacity": cap,
-                          "sustained_capacity": sustained}, indent=2))
+                          "sustained_capacity": sustained, "engine_latency": latency_table}, indent=2))
     else:
         print(f"\nSustained capacity (largest K with every final within "
               f"{LATENCY_TARGET_S:.0f} s): {sustained}")

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 from . import audit, exports, media, retention_views, search, sessions
 from . import review as review_data
-from .access import ADMIN, VIEW, WRITE, get_meeting_or_404, meeting_for_user, visible_meetings, workspace_required
+from .access import VIEW, WRITE, get_meeting_or_404, meeting_for_user, visible_meetings, workspace_required
 from .forms import ActionItemForm, ApiTokenForm, SpeakerNameForm, StartSessionForm
 from .models import ApiToken, AuditEntry, Insight, Meeting, Speaker, Topic
 

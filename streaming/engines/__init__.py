@@ -1,6 +1,7 @@
 """Engines: who turns audio into text and insights. One package per engine, registered here.
 
-Imported lazily, so a process that never runs the local engine never loads Whisper.
+Imported lazily, so a process that never runs the local engine never loads Whisper. What the cloud
+speech engines share is in :mod:`.transcript`.
 """
 from importlib import import_module
 
@@ -9,6 +10,8 @@ from .base import EngineError
 ENGINES = {
     "local": "streaming.engines.local.engine:LocalEngine",
     "symbl": "streaming.engines.symbl.engine:SymblEngine",
+    "deepgram": "streaming.engines.deepgram.engine:DeepgramEngine",
+    "assemblyai": "streaming.engines.assemblyai.engine:AssemblyAIEngine",
 }
 
 

@@ -80,10 +80,11 @@ async def test_a_missing_recording_fails_the_session_with_the_reason(alice, data
 
 
 async def test_an_engine_not_built_yet_fails_with_a_clear_reason(alice):
-    meeting = await make_meeting(alice, source="microphone", engine="deepgram")
+    # A meeting made by a newer Parley with an engine this one lacks.
+    meeting = await make_meeting(alice, source="microphone", engine="whisperx")
     await run_claimed(meeting)
     meeting = await reload(meeting)
-    assert meeting.status == "failed" and "deepgram" in meeting.failure_reason
+    assert meeting.status == "failed" and "'whisperx' engine is not part of this Parley" in meeting.failure_reason
 
 
 async def test_stop_during_a_realtime_upload_flushes_and_completes(alice, data_dir):

@@ -1,0 +1,1 @@
+"""AssemblyAI: Universal-Streaming and pre-recorded speech-to-text, with Parley's own insights."""

@@ -1,0 +1,1 @@
+"""Deepgram: live and pre-recorded speech-to-text, with Parley's own insights."""
