@@ -289,8 +289,9 @@ ASSEMBLYAI_WS_URL = env_str("ASSEMBLYAI_WS_URL", "wss://streaming.assemblyai.com
 # Telephony (issue 10): the public wss:// URL of the Twilio media socket, when the host Twilio
 # calls the voice webhook on is not the one it can reach the socket on (default: that host).
 TWILIO_MEDIA_STREAM_URL = env_str("TWILIO_MEDIA_STREAM_URL", "").rstrip("/")
-# Where Parley is reached from outside, for links in e-mails (the summary e-mail's review link).
-PARLEY_PUBLIC_URL = env_str("PARLEY_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where Parley is reached from outside (meetings/links.py): links in e-mails, the callbacks a bot
+# vendor is given. Empty: the origin of the request at hand (http://127.0.0.1:8000 without one).
+PUBLIC_URL = env_str("PARLEY_PUBLIC_URL", "").rstrip("/")
 
 # Zoom (issue 4): Parley's own RTMP ingest for Zoom live streams on the local engine
 # (streaming/zoom/rtmp.py). Zoom pushes to ZOOM_RTMP_PUBLIC_URL (how Zoom reaches this server; the
@@ -301,9 +302,7 @@ ZOOM_RTMP_PUBLIC_URL = env_str("ZOOM_RTMP_PUBLIC_URL", f"rtmp://127.0.0.1:{ZOOM_
 # A publisher silent this long (s) counts as gone; the ingest then waits for it to come back.
 ZOOM_RTMP_IDLE_SECONDS = float(env_str("ZOOM_RTMP_IDLE_SECONDS", "10"))
 
-# Meeting bots (issue 5): the origin the bot vendor calls back (callbacks, live transcript, live
-# audio WebSocket); empty uses the origin of the request that created the bot.
-BOT_PUBLIC_URL = env_str("PARLEY_PUBLIC_URL", "").rstrip("/")
+# Meeting bots (issue 5).
 # The bot source polls its bot this often (s) besides the callbacks' nudges; after a Stop it waits
 # this long (s) for the vendor to confirm the bot left, and after the bot left this long (s) for
 # the vendor's processing callbacks.

@@ -6,13 +6,13 @@ admin, an invitation link works once and only while open — and write the audit
 """
 import smtplib
 
-from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from . import audit
+from .links import public_origin
 from .models import AuditEntry, Invitation, Membership, Role, Workspace
 
 Action = AuditEntry.Action
@@ -57,8 +57,8 @@ def update_workspace(workspace, by, **changes):
 
 def invitation_url(token, base_url=None):
     """The absolute accept link of an invitation token. ``base_url`` (scheme and host, e.g.
-    ``https://parley.example.com``) defaults to the ``PARLEY_BASE_URL`` setting."""
-    base = (base_url or getattr(settings, "PARLEY_BASE_URL", "") or "http://127.0.0.1:8000").rstrip("/")
+    ``https://parley.example.com``) defaults to :func:`meetings.links.public_origin`."""
+    base = (base_url or public_origin()).rstrip("/")
     return base + reverse("workspace:invitation", args=[token])
 
 

@@ -12,19 +12,20 @@ task (eager on the embedded default, a worker in production).
 import logging
 
 from celery import shared_task
-from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from meetings.links import public_origin
+
 log = logging.getLogger(__name__)
 
 
 def review_url(meeting):
-    """The review page's absolute URL, on ``PARLEY_PUBLIC_URL`` (an e-mail has no request to ask)."""
-    return f"{settings.PARLEY_PUBLIC_URL}{reverse('meetings:review', args=[meeting.pk])}"
+    """The review page's absolute URL (an e-mail has no request to ask: ``PARLEY_PUBLIC_URL``)."""
+    return f"{public_origin()}{reverse('meetings:review', args=[meeting.pk])}"
 
 
 def session_ended(meeting_id):

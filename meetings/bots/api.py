@@ -10,7 +10,7 @@ from meetings.sessions import SessionError
 
 from . import sessions
 from .forms import BotForm
-from .views import public_origin
+from ..links import public_origin
 
 DEFAULTS = {"audio_required": True, "live_transcription": True, "participant_events": True}
 

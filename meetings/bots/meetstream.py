@@ -30,6 +30,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from meetings import bot_hooks
+from meetings.links import public_origin
 from meetings.models import Bot, Provider, ProviderAccount
 
 from .vendor import Created, Lifecycle, Participant, Segment, Unknown, Vendor, VendorError, Words
@@ -89,7 +90,7 @@ def _provider_config(bot, language):
 
 def callback_urls(bot):
     """``{"callback", "live", "participants", "audio"}``: the bot's URLs on Parley, on ``bot.callback_base``."""
-    base = (bot.callback_base or getattr(settings, "BOT_PUBLIC_URL", "") or "http://127.0.0.1:8000").rstrip("/")
+    base = (bot.callback_base or public_origin()).rstrip("/")
     ws_base = "wss" + base[5:] if base.startswith("https") else "ws" + base[4:]
     token = bot.callback_token
     return {

@@ -1,5 +1,4 @@
 """The bot pages: the workspace's bots (scheduled ones with their time), a new bot, one bot, cancel."""
-from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -7,17 +6,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from meetings.access import VIEW, WRITE, can, get_meeting_or_404, visible_meetings, workspace_required
+from meetings.links import public_origin
 from meetings.models import Bot
 from meetings.sessions import SessionError
 
 from . import sessions
 from .forms import BotForm
-
-
-def public_origin(request):
-    """Parley's origin as the vendor must call it: ``BOT_PUBLIC_URL`` when set (behind a proxy or
-    tunnel), else this request's scheme and host."""
-    return getattr(settings, "BOT_PUBLIC_URL", "") or request.build_absolute_uri("/").rstrip("/")
 
 
 def _bot_or_404(request, meeting_id, *, write=False):

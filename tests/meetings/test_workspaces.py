@@ -119,8 +119,8 @@ def test_an_admin_renames_the_workspace_and_sets_its_default_engine_which_the_st
 
 def test_an_engine_this_parley_lacks_or_an_empty_name_is_refused(client, charlie, workspace):
     client.force_login(charlie)
-    response = client.post("/workspace/", {"name": "Acme", "default_engine": "deepgram"})
-    assert response.status_code == 400 and "deepgram is not one of the available choices" in response.content.decode()
+    response = client.post("/workspace/", {"name": "Acme", "default_engine": "whisperx"})
+    assert response.status_code == 400 and "whisperx is not one of the available choices" in response.content.decode()
     assert client.post("/workspace/", {"name": "   ", "default_engine": "local"}).status_code == 400
     workspace.refresh_from_db()
     assert (workspace.name, workspace.default_engine) == ("Acme", "local") and not AuditEntry.objects.exists()

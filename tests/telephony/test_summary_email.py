@@ -25,7 +25,7 @@ def eager():
 @pytest.fixture
 def ended(alice, workspace, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.PARLEY_PUBLIC_URL = "https://parley.example.com"
+    settings.PUBLIC_URL = "https://parley.example.com"
     meeting = Meeting.objects.create(title="Weekly sync", source="dial_in", engine="symbl", owner=alice,
                                      workspace=workspace, status="completed")
     Summary.objects.create(meeting=meeting, text="The team agreed to ship the release on Friday.")

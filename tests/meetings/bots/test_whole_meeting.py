@@ -20,7 +20,7 @@ FORM = {"meeting_url": "https://zoom.us/j/85122334455?pwd=aGVsbG8", "bot_name": 
 
 @pytest.fixture
 def parley(live_server, settings):
-    settings.BOT_PUBLIC_URL = live_server.url
+    settings.PUBLIC_URL = live_server.url
     settings.BOT_POLL_SECONDS = 0.05
     return live_server
 
