@@ -5,7 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("meetings.api_urls")),
-    path("hooks/", include("meetings.hook_urls")),
     path("streaming/", include("streaming.urls")),
     path("telephony/", include("telephony.urls")),
     path("bots/", include("meetings.bots.urls")),

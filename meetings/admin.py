@@ -112,7 +112,7 @@ class MembershipInline(admin.TabularInline):
 class WorkspaceAdmin(admin.ModelAdmin):
     list_display = ["name", "default_engine", "retention", "created_at"]
     search_fields = ["name"]
-    readonly_fields = ["hook_key", "created_at"]
+    readonly_fields = ["created_at"]
     inlines = [MembershipInline]
 
 

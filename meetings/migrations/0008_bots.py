@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('meetings', '0007_hook_key_length'),
+        ('meetings', '0006_meeting_trackers'),
     ]
 
     operations = [

@@ -14,18 +14,12 @@ from django.utils import timezone
 from .choices import Engine
 
 
-def new_hook_key():
-    return secrets.token_hex(16)
-
-
 class Workspace(models.Model):
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
     default_engine = models.CharField(max_length=20, choices=Engine.choices, default=Engine.LOCAL)
     # Ended meetings older than this (from ``ended_at``) are deleted; NULL keeps them.
     retention = models.DurationField(null=True, blank=True)
-    # The opaque path segment of this workspace's provider callbacks (Zoom, Twilio, bot vendor).
-    hook_key = models.CharField(max_length=32, unique=True, default=new_hook_key, editable=False)
 
     class Meta:
         ordering = ["name", "id"]

@@ -1,5 +1,5 @@
 """Zoom webhooks: ``POST /streaming/zoom/webhook`` (one URL for every workspace; the Zoom app's
-"Event notification endpoint URL") and the older per-workspace ``POST /hooks/<hook_key>/zoom``.
+"Event notification endpoint URL").
 
 Zoom signs each request with the app's webhook secret token
 (https://developers.zoom.us/docs/api/webhooks/#verify-webhook-events):
@@ -13,10 +13,10 @@ away from now (a replay), is answered 401. The ``endpoint.url_validation`` chall
 (https://developers.zoom.us/docs/api/webhooks/#validate-your-webhook-endpoint); other events are
 acknowledged with 200.
 
-At ``/streaming/zoom/webhook`` the workspace is the one whose Zoom account signed the request: the
-payload's ``account_id`` names the Zoom account (``meeting.*`` events), and of the workspaces with that
-account the one whose webhook secret token verifies the signature is it (``endpoint.url_validation``
-carries no account id: every Zoom account's secret is tried). What the events do
+The workspace is the one whose Zoom account signed the request: the payload's ``account_id`` names
+the Zoom account (``meeting.*`` events), and of the workspaces with that account the one whose webhook
+secret token verifies the signature is it (``endpoint.url_validation`` carries no account id: every
+Zoom account's secret is tried). What the events do
 (https://developers.zoom.us/docs/api/meetings/events/):
 
 * ``meeting.started``: the workspace's Zoom streams for that meeting (``object.id``) that wait for it
@@ -39,7 +39,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from meetings.crypto import SecretError
-from meetings.hooks import client_address, signing_secret
 from meetings.models import Meeting, ProviderAccount
 
 log = logging.getLogger(__name__)
@@ -84,17 +83,9 @@ def encrypted_token(secret, plain_token):
     return hmac.new(secret.encode(), plain_token.encode(), hashlib.sha256).hexdigest()
 
 
-@csrf_exempt
-@require_POST
-def webhook(request, hook_key):
-    """The per-workspace URL (``/hooks/<hook_key>/zoom``)."""
-    workspace, secret = signing_secret(hook_key, ProviderAccount.Provider.ZOOM, "webhook_secret_token")
-    try:
-        verify(secret, request.headers, request.body)
-    except SignatureError as exc:
-        log.warning("Refused a Zoom webhook for workspace %s from %s: %s", workspace.pk, client_address(request), exc)
-        return JsonResponse({"error": f"Invalid signature: {exc}."}, status=401)
-    return _handle(request, workspace, secret)
+def client_address(request):
+    """The caller's address, for log lines."""
+    return request.META.get("REMOTE_ADDR", "?")
 
 
 def _candidates(account_id):

@@ -122,11 +122,6 @@ TABLE = {
     "api-meeting-stop": row(TOKEN_MEETING_WRITE, "POST"),
     "api-meeting-transcript": row(TOKEN_MEETING_VIEW),
     "api-search": row(TOKEN_VIEW, query="?q=budget"),
-    # provider callbacks
-    "hooks:zoom": row(SIGNED, "POST"),
-    "hooks:twilio-voice": row(SIGNED, "POST"),
-    "hooks:twilio-status": row(SIGNED, "POST"),
-    "hooks:meetstream": row(SIGNED, "POST"),
     # Zoom
     "streaming:zoom_webhook": row(SIGNED, "POST"),
     "streaming:zoom_new": row(WORKSPACE_WRITE, "GET POST"),
@@ -177,7 +172,7 @@ TABLE = {
     "admin:*": row(STAFF),
 }
 
-# WebSocket routes, keyed by route; a provider's socket is one line: "ws/…/<str:hook_key>/…": WS_SIGNED,
+# WebSocket routes, keyed by route; a provider's socket is one line: "telephony/twilio/media": WS_SIGNED,
 WS_TABLE = {
     "ws/meetings/<int:meeting_id>/": WS_WATCH,
     "ws/meetings/<int:meeting_id>/audio/": WS_STREAM,

@@ -105,7 +105,7 @@ def test_every_row_of_the_table_names_a_url():
 
 def test_the_walk_reaches_every_include():
     keys = {e.key for e in ENTRIES}
-    for sample in ("login", "admin:index", "api-meeting", "hooks:zoom", "meetings:review"):
+    for sample in ("login", "admin:index", "api-meeting", "streaming:zoom_webhook", "meetings:review"):
         assert sample in keys
     assert any(k.startswith("admin:") and "object_id" in k for k in keys), "unnamed admin patterns are walked too"
 

@@ -69,7 +69,6 @@ def path_values(world, entry):
         "insight_id": world.insight.pk,
         "token_id": ApiToken.objects.filter(user=alice).first().pk,
         "fmt": "txt",
-        "hook_key": world.workspace.hook_key,
         "membership_id": Membership.objects.get(user=alice, workspace=world.workspace).pk,
         "invitation_id": world.invitation.pk,
         "token": world.invitation_token,
@@ -114,19 +113,19 @@ def outcome(response):
 
 
 def signed_post(client, entry, url):
-    """POST a minimal, correctly signed callback to ``url`` (a hooks: URL)."""
-    if entry.key in ("hooks:zoom", "streaming:zoom_webhook"):
+    """POST a minimal, correctly signed callback to ``url`` (a provider's callback URL)."""
+    if entry.key == "streaming:zoom_webhook":
         payload = {"account_id": CONFIG["zoom"]["account_id"], "object": {"id": "85746065432"}}
         body, ts = json.dumps({"event": "meeting.started", "payload": payload}).encode(), int(time.time())
         return client.post(url, body, content_type="application/json", headers={
             "x-zm-request-timestamp": str(ts),
             "x-zm-signature": zoom_signature(SECRETS["zoom"]["webhook_secret_token"], ts, body)})
-    if entry.key.startswith("hooks:twilio") or entry.key == "telephony:twilio-voice":
+    if entry.key == "telephony:twilio-voice":
         params = {"CallSid": "CA" + "2" * 32, "CallStatus": "ringing", "AccountSid": CONFIG["twilio"]["account_sid"]}
         signature = twilio_signature(SECRETS["twilio"]["auth_token"], "http://testserver" + url, params)
         return client.post(url, urlencode(params), content_type="application/x-www-form-urlencoded",
                            headers={"X-Twilio-Signature": signature})
-    if entry.key == "hooks:meetstream" or entry.key.startswith("bots:"):
+    if entry.key.startswith("bots:"):
         body = json.dumps({"event": "bot.joining", "bot_id": "b-1"}).encode()
         signature = meetstream_signature(SECRETS["meetstream"]["webhook_secret"], body)
         return client.post(url, body, content_type="application/json", headers={"X-MeetStream-Signature": signature})
