@@ -12,15 +12,11 @@ from aiohttp import WSMsgType, web
 
 
 def asgi_app():
-    """HTTP through Django; the Twilio media socket through its router without the browser Origin
-    check (Twilio's upgrade carries no Origin; the signature authenticates it) — the composition
-    proposed for config/asgi.py."""
-    from channels.routing import ProtocolTypeRouter, URLRouter
-    from django.core.asgi import get_asgi_application
+    """Parley's ASGI router as Daphne serves it (config/asgi.py): the Twilio media socket outside
+    the browser Origin check, since Twilio's upgrade carries no Origin (its signature authenticates it)."""
+    from config.asgi import router
 
-    from telephony.routing import websocket_urlpatterns
-
-    return ProtocolTypeRouter({"http": get_asgi_application(), "websocket": URLRouter(websocket_urlpatterns)})
+    return router
 
 
 def _scope(request, kind):
