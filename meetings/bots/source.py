@@ -24,10 +24,13 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.files import File
+from django.utils import timezone
 
 from meetings.models import Bot, Meeting
 from streaming import events
 from streaming.engines.base import EngineError
+from streaming.insights import Utterance as PipelineUtterance
+from streaming.insights import transcript_insights
 from streaming.sources.base import Source
 
 from .audio import Resampler
@@ -66,6 +69,15 @@ def fetch_recording(bot):
 
 def _load(meeting_id):
     return Bot.objects.select_related("meeting__workspace").get(meeting_id=meeting_id)
+
+
+def _vendor_transcript_insights(meeting_id):
+    """The insight events of the meeting's final utterances (a vendor's transcript)."""
+    meeting = Meeting.objects.get(pk=meeting_id)
+    rows = meeting.utterances.filter(is_final=True).order_by("start_ms", "id").values_list(
+        "message_id", "speaker__name", "text", "start_ms", "end_ms")
+    return transcript_insights([PipelineUtterance(m, s or "", t, a, b) for m, s, t, a, b in rows],
+                               reference_time=timezone.localtime(meeting.started_at or meeting.created_at))
 
 
 class BotSource(Source):
@@ -138,6 +150,10 @@ class BotSource(Source):
             await engine.close()
         if bot.transcription in Bot.POST_CALL and bot.transcript_id and not bot.transcript_fetched:
             await self._post_call_transcript(bot)
+        if not self.opened:
+            # The vendor transcribed: Parley's own insights, topics and summary on its text.
+            for event in await sync_to_async(_vendor_transcript_insights)(self.meeting.pk):
+                await self.emit(event)
         if bot.audio_processed and bot.audio_required and bot.vendor_bot_id:
             await self._keep_recording(bot)
 

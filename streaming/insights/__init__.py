@@ -2,6 +2,6 @@
 
 Works on final transcript utterances with no network and no accounts; see :mod:`.pipeline`.
 """
-from .pipeline import InsightPipeline, Utterance
+from .pipeline import InsightPipeline, Utterance, transcript_insights
 
-__all__ = ["InsightPipeline", "Utterance"]
+__all__ = ["InsightPipeline", "Utterance", "transcript_insights"]

@@ -131,3 +131,17 @@ class InsightPipeline:
     def _in_order(self):
         # Restored and live utterances may interleave; sorted() is stable for equal start times.
         return sorted(self._utterances.values(), key=lambda u: u.start_ms)
+
+
+def transcript_insights(utterances, *, reference_time):
+    """Parley's insights over a finished transcript (``utterances``: :class:`Utterance` in time
+    order, e.g. a vendor's): the ``insight_response``, ``topic_response`` and ``summary_response``
+    events to emit, as a live session would have emitted them."""
+    utterances = list(utterances)
+    pipeline = InsightPipeline(reference_time=reference_time, speakers={u.speaker for u in utterances},
+                               topic_every=0)
+    out = []
+    for utterance in utterances:
+        out.extend(pipeline.add(utterance))
+    out.extend(pipeline.finish())
+    return out

@@ -63,6 +63,8 @@ def test_a_live_transcribed_meeting_from_join_to_review(client, alice, meetstrea
     assert meeting.status == "completed", meeting.failure_reason
     review = client.get(f"/meetings/{meeting.pk}/review/")
     assert review.status_code == 200 and "dim the lights" in review.content.decode()
+    # The vendor transcribed; the insights, topics and summary are Parley's own, on its text.
+    assert meeting.summary.text and meeting.topics.exists()
     # The vendor's recording was kept for the review page's player: the very file the bot recorded.
     assert meeting.recording.name.endswith(f"bot-{bot.vendor_bot_id}.flac")
     assert meeting.recording.read() == RECORDING.read_bytes()
@@ -86,6 +88,7 @@ def test_a_post_call_transcript_is_fetched_once_processed(client, alice, meetstr
     said = list(Utterance.objects.filter(meeting=meeting).order_by("start_ms").values_list("speaker__name", "text"))
     assert said == meeting_turns(meetstream.turns)
     assert Bot.objects.get(pk=bot.pk).transcript_fetched
+    assert meeting.summary.text and meeting.topics.exists()
 
 
 def test_a_vendor_refusal_is_shown_and_nothing_is_kept(client, alice, meetstream_account, meetstream, parley):
