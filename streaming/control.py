@@ -62,7 +62,7 @@ class SessionControl:
         self._task = asyncio.create_task(self._listen())
         return self
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, *exc_info):
         self._task.cancel()
         try:
             await self._layer.group_discard(session_group(self.meeting_id), self._channel)
