@@ -10,7 +10,6 @@ from channels.testing import WebsocketCommunicator
 
 from meetings.bots import audio as bot_audio
 from meetings.bots import lifecycle
-from meetings.bots.consumers import BotAudioConsumer
 from meetings.bots.meetstream import MeetStream
 from meetings.models import Bot, Meeting, Utterance
 from streaming.runners import claim, run_session
@@ -33,10 +32,12 @@ def make_bot(alice, workspace, status=Bot.Status.IN_MEETING):
                               vendor_bot_id="8ceabf49-d392-4c04-8e91-bd9601a0df6e", status=status)
 
 
-def socket(bot):
-    comm = WebsocketCommunicator(BotAudioConsumer.as_asgi(), f"/ws/bots/{bot.callback_token}/audio")
-    comm.scope["url_route"] = {"kwargs": {"bot_token": bot.callback_token}}
-    return comm
+def socket(bot, token=None):
+    """The bot's audio socket through Parley's own ASGI router, as the vendor opens it: no browser
+    Origin, no session; the token in the path is the credential."""
+    from config.asgi import router
+
+    return WebsocketCommunicator(router, f"/ws/bots/{token or bot.callback_token}/audio")
 
 
 @database_sync_to_async
@@ -69,9 +70,7 @@ def test_48_khz_becomes_16_khz():
 
 async def test_an_unknown_token_is_refused_before_accept(alice, workspace):
     bot = await make_bot(alice, workspace)
-    comm = WebsocketCommunicator(BotAudioConsumer.as_asgi(), "/ws/bots/nope/audio")
-    comm.scope["url_route"] = {"kwargs": {"bot_token": "nope"}}
-    connected, code = await comm.connect()
+    connected, code = await socket(bot, "nope").connect()
     assert not connected and code == 4404
     assert bot.pk
 
