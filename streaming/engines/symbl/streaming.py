@@ -96,10 +96,7 @@ class StreamingSession:
             token = await self.client.token(force=renewed)
             url = f"{self.client.ws_url}{self.path}{self.connection_id}?access_token={token}"
             try:
-                # No permessage-deflate: audio does not compress, and deflating every frame cost
-                # more CPU than the rest of the relay (bench.twilio's profile).
-                self.ws = await connect(url, proxy=None, max_size=4 * 1024 * 1024, open_timeout=15,
-                                        compression=None)
+                self.ws = await connect(url, proxy=None, max_size=4 * 1024 * 1024, open_timeout=15)
                 break
             except InvalidStatus as exc:
                 status = exc.response.status_code
