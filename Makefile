@@ -54,7 +54,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 # The modules whose behaviour depends on the database and the channel layer run a second time
 # on PostgreSQL and Redis when those answer (tests/services.py).
-PRODUCTION_TESTS := tests/streaming/test_persist.py tests/streaming/test_relay.py tests/streaming/test_runner.py tests/meetings/test_api.py tests/meetings/test_search.py
+PRODUCTION_TESTS := tests/streaming/test_persist.py tests/streaming/test_relay.py tests/streaming/test_runner.py tests/meetings/test_api.py tests/meetings/test_search.py tests/streaming/zoom/test_rtmp.py
 
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -276,7 +276,8 @@ async def cloud_latencies(name: str, pace: float) -> list[float]:
     cls = engine_class(name)
     module = __import__(cls.__module__, fromlist=["_load"])
     # A live session of no meeting: the engine's database read stands aside for the bench.
-    meeting = SimpleNamespace(source="microphone", realtime=True, Source=SimpleNamespace(UPLOAD="upload", BOT="bot"))
+    meeting = SimpleNamespace(source="microphone", realtime=True,
+                              Source=SimpleNamespace(UPLOAD="upload", BOT="bot", TWILIO="twilio"))
     module._load = lambda meeting_id: (meeting, key)
     latencies, t0 = [], None
 

@@ -104,7 +104,6 @@ def role_producer(meeting_ids, seconds):
 
     async def main():
         async def one(meeting_id):
-            nonlocal errors
             rng = random.Random(meeting_id)
 
             async def emit(event):
@@ -187,7 +186,7 @@ class Topology:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
         env.update(DJANGO_SETTINGS_MODULE="config.settings", PARLEY_DATA_DIR=str(self.tmp),
                    DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{self.database}",
-                   REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0", PARLEY_RUNNERS_IN_PROCESS="false",
+                   REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0", PARLEY_RUNNERS_IN_PROCESS="false", DEBUG="false",
                    LOG_LEVEL="WARNING")
         return env
 

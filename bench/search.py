@@ -18,7 +18,8 @@ It prints:
 - p50/p95 latency of 20 representative queries through :func:`meetings.search.search` (common word,
   rare word, phrase, OR, exclusion: two of each, with and without filters), each run ``--repeat``
   times after one warm-up;
-- the review page's server time (view + template) for one 2,000-utterance meeting.
+- the review page's server time (view + template) for one 2,000-utterance meeting;
+- the 1-minute load average before and after the measurements.
 
 Queries are chosen from the corpus's own word statistics and printed. A benchmark, not a test:
 it prints figures and never fails on them.
@@ -127,6 +128,8 @@ def _print(r):
           f"(target p95 < {TARGET_MS[r['vendor']]} ms)")
     print(f"  review page, {r['review']['utterances']} utterances ({r['review']['duration']}): "
           f"p50 {r['review']['p50_ms']:.0f} ms, p95 {r['review']['p95_ms']:.0f} ms (target < {REVIEW_TARGET_MS} ms)")
+    print(f"  1-minute load average {r['load_average'][0]:.2f} before the queries, "
+          f"{r['load_average'][1]:.2f} after (this machine has {os.cpu_count()} CPUs)")
 
 
 # --- the child: build, index, measure ---------------------------------------------------------
@@ -152,8 +155,11 @@ def run(vendor, size, repeat):
 
     report = {"vendor": vendor, "load_s": load_s, "index_build_s": index_s, "entries": SearchEntry.objects.count(),
               **counts}
+    # The machine may be shared: the figures mean little without how busy it was.
+    load_before = os.getloadavg()[0]
     report.update(_measure_queries(users[0], sources, repeat))
     report["review"] = _measure_review(users[0], review_meeting, repeat)
+    report["load_average"] = [load_before, os.getloadavg()[0]]
     return report
 
 

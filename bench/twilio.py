@@ -81,6 +81,7 @@ def serve(port):
     from daphne.server import Server
     from django.core.asgi import get_asgi_application
 
+    from streaming import gc_tuning
     from streaming.runners import ensure_embedded_pool
     from telephony.routing import websocket_urlpatterns
 
@@ -91,8 +92,11 @@ def serve(port):
 
         profiler = cProfile.Profile()
         profiler.enable()
-    Server(application=application, endpoints=[f"tcp:port={port}:interface=127.0.0.1"],
-           ready_callable=lambda: asyncio.get_event_loop().call_soon(ensure_embedded_pool),
+    def ready():
+        gc_tuning.settle()  # as manage.py serve does
+        asyncio.get_event_loop().call_soon(ensure_embedded_pool)
+
+    Server(application=application, endpoints=[f"tcp:port={port}:interface=127.0.0.1"], ready_callable=ready,
            application_close_timeout=10, verbosity=0).run()
     if profile:
         profiler.disable()
@@ -123,7 +127,8 @@ def start_parley(data, symbl):
     env = {**os.environ, "PARLEY_DATA_DIR": str(data), "DJANGO_SETTINGS_MODULE": "config.settings",
            "SYMBL_API_URL": symbl.api_url, "SYMBL_WS_URL": symbl.ws_url, "SYMBL_APP_ID": APP_ID,
            "SYMBL_APP_SECRET": APP_SECRET, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-           "PARLEY_ADMIN_PASSWORD": "bench-admin-pass", "PARLEY_MAX_SESSIONS": "1000", "LOG_LEVEL": "WARNING"}
+           "PARLEY_ADMIN_PASSWORD": "bench-admin-pass", "PARLEY_MAX_SESSIONS": "1000", "LOG_LEVEL": "WARNING",
+           "DEBUG": "false"}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     for command in (["migrate", "--noinput"], ["ensure_admin"]):

@@ -157,14 +157,22 @@ if REDIS_URL:
                 "capacity": 1500,
                 "expiry": 60,
             },
-        }
+        },
+        # Browser fan-out (streaming.persist.LIVE_LAYER): Redis pub/sub delivers an event once
+        # per Daphne process, which hands it to its own sockets. It keeps nothing for a socket
+        # that missed it: the event log does, and the relay fills any gap from it.
+        "live": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        },
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1500, "expiry": 60}}
+        "default": {"BACKEND": "streaming.layers.InProcessChannelLayer", "CONFIG": {"capacity": 1500, "expiry": 60}},
+        "live": {"BACKEND": "streaming.layers.InProcessChannelLayer", "CONFIG": {"capacity": 1500, "expiry": 60}},
     }
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
@@ -176,6 +184,12 @@ RUNNERS_IN_PROCESS = env_bool("PARLEY_RUNNERS_IN_PROCESS", default=not REDIS_URL
 RUNNER_LEASE_SECONDS = int(env_str("PARLEY_RUNNER_LEASE_SECONDS", "30"))
 # How long the persister keeps retrying an event while PostgreSQL is unreachable.
 PERSIST_RETRY_SECONDS = float(env_str("PARLEY_PERSIST_RETRY_SECONDS", "60"))
+# Threads (each with its own database connection) a runner process stores events from, meetings
+# spread over them: PostgreSQL takes concurrent writers, SQLite has one writer at a time.
+PERSIST_THREADS = int(env_str("PARLEY_PERSIST_THREADS", "4" if DATABASE_URL else "1"))
+# The cyclic garbage collector's first-generation threshold in Daphne processes
+# (streaming.gc_tuning; CPython's default is 700).
+GC_YOUNG_THRESHOLD = int(env_str("PARLEY_GC_YOUNG_THRESHOLD", "50000"))
 
 
 def unsafe_production_settings():
@@ -295,7 +309,8 @@ PUBLIC_URL = env_str("PARLEY_PUBLIC_URL", "").rstrip("/")
 
 # Zoom (issue 4): Parley's own RTMP ingest for Zoom live streams on the local engine
 # (streaming/zoom/rtmp.py). Zoom pushes to ZOOM_RTMP_PUBLIC_URL (how Zoom reaches this server; the
-# default only works for a publisher on this machine); the ingest listens on ZOOM_RTMP_BIND:ZOOM_RTMP_PORT.
+# default only works for a publisher on this machine); the ingest listens on ZOOM_RTMP_BIND:ZOOM_RTMP_PORT,
+# in every runner process at once (SO_REUSEPORT), for every meeting's stream key.
 ZOOM_RTMP_PORT = int(env_str("ZOOM_RTMP_PORT", "1935"))
 ZOOM_RTMP_BIND = env_str("ZOOM_RTMP_BIND", "0.0.0.0")
 ZOOM_RTMP_PUBLIC_URL = env_str("ZOOM_RTMP_PUBLIC_URL", f"rtmp://127.0.0.1:{ZOOM_RTMP_PORT}/live").rstrip("/")

@@ -31,6 +31,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from streaming.tls import tls_context
+
 from . import audit
 from .crypto import SecretError
 from .models import AuditEntry, Provider, ProviderAccount
@@ -96,7 +98,7 @@ def _call(method, url, **kwargs):
     naming the URL (without its query) and the reason."""
     shown = str(httpx.URL(url).copy_with(query=None))
     try:
-        with httpx.Client(timeout=_timeout()) as client:
+        with httpx.Client(timeout=_timeout(), verify=tls_context()) as client:
             return client.request(method, url, **kwargs)
     except httpx.TimeoutException:
         raise CheckFailed(f"could not reach {shown} : no answer within {_timeout():g} s") from None

@@ -10,10 +10,15 @@ The query language is web-search syntax, parsed here once for both engines (:fun
 words are ANDed, ``OR`` between two terms, ``"quoted phrases"``, ``-word`` / ``-"phrase"``
 excludes. English stemming and stop words on both.
 
+Each search first resolves what the user may see, and the filters, to a :class:`Scope`: a list
+of meeting ids (and speaker ids, an insight type), computed once; each match is then tested
+against that list, never against a join of meetings, workspaces and memberships.
+
 - PostgreSQL: ``websearch_to_tsquery('english', …)`` against the stored, trigger-maintained
-  ``vector`` column (GIN index), ranked by ``ts_rank`` (SearchRank, over at most
-  :data:`RANK_CANDIDATES` matches), snippets by ``ts_headline`` (SearchHeadline). See
-  https://www.postgresql.org/docs/current/textsearch-controls.html
+  ``vector`` column (GIN index); ``ts_rank`` over at most :data:`RANK_CANDIDATES` matches and
+  ``ts_headline`` over the page of hits, in one statement (the functions Django's SearchRank and
+  SearchHeadline write; raw SQL because the ORM cannot fence the scope out of the index scan,
+  see :data:`_CANDIDATES`). See https://www.postgresql.org/docs/current/textsearch-controls.html
 - SQLite: an FTS5 ``MATCH`` expression built from the same parse, ranked by ``bm25()`` (FTS5's
   ``rank`` column), snippets by ``snippet()``. See https://www.sqlite.org/fts5.html
 
@@ -23,10 +28,8 @@ import re
 from dataclasses import dataclass, field
 
 from django import forms
-from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
-from django.db import connection
-from django.db.models import F, Q
-from django.db.models.expressions import RawSQL
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.signals import m2m_changed, post_save
 from django.urls import reverse
 from django.utils.html import escape
@@ -228,12 +231,39 @@ class SearchForm(forms.Form):
     page = forms.IntegerField(required=False, min_value=1, max_value=1000)
 
 
-def _filtered(user, workspace, f):
-    """The entries the filters allow, as a queryset; None when no meeting passes them.
+@dataclass(frozen=True)
+class Scope:
+    """The entries a search may return: those of ``meeting_ids`` (visible to the user and passing
+    the meeting-level filters), only those said by one of ``speaker_ids`` when given, only
+    insights of ``insight_type`` when given."""
 
-    The meeting-level filters are resolved to a list of meeting ids first: the database can then
-    combine ``meeting_id = ANY(…)`` with the full-text index instead of testing every match
-    against a join.
+    meeting_ids: tuple
+    speaker_ids: tuple | None = None
+    insight_type: str = ""
+
+    def where(self, alias, arrays=False):
+        """SQL conditions on the search-entry table ``alias`` and their parameters. ``arrays``:
+        PostgreSQL's ``= ANY(%s)``, one parameter however many ids (else ``IN (%s, …)``)."""
+        def member(column, ids):
+            if arrays:
+                return f"{alias}.{column} = ANY(%s)", [list(ids)]
+            return f"{alias}.{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+        parts = [member("meeting_id", self.meeting_ids)]
+        if self.speaker_ids is not None:
+            parts.append(member("said_by_id", self.speaker_ids))
+        if self.insight_type:
+            parts.append((f"EXISTS (SELECT 1 FROM meetings_insight i WHERE i.id = {alias}.insight_id AND i.type = %s)",
+                          [self.insight_type]))
+        return " AND ".join(sql for sql, _ in parts), [p for _, params in parts for p in params]
+
+
+def _filtered(user, workspace, f):
+    """The :class:`Scope` the filters allow; None when no meeting passes them.
+
+    The meeting-level filters are resolved to a list of meeting ids once per search (a user sees
+    a few workspaces: tens to hundreds of meetings), so each engine tests a match against a
+    list instead of joining meetings, workspaces and memberships for every match.
     """
     meetings = visible_meetings(user, workspace)
     if f.get("source"):
@@ -247,20 +277,20 @@ def _filtered(user, workspace, f):
             meetings = meetings.filter(Q(**{f"started_at__date__{op}": day})
                                        | Q(started_at__isnull=True, **{f"created_at__date__{op}": day}))
     if f.get("open_actions"):
-        meetings = meetings.filter(pk__in=Insight.objects.filter(type="action_item", done=False).values("meeting"))
-    meeting_ids = list(meetings.order_by().values_list("pk", flat=True))
-    if f.get("speaker"):
-        speaker_ids = list(Speaker.objects.filter(meeting_id__in=meeting_ids, name__iexact=f["speaker"].strip())
-                           .values_list("pk", flat=True))
-        meeting_ids = list(Speaker.objects.filter(pk__in=speaker_ids).values_list("meeting_id", flat=True).distinct())
+        # Per meeting, the first open action item found by the insight's meeting index settles
+        # it; "pk IN (all open action items)" would read every insight of every meeting.
+        meetings = meetings.filter(Exists(Insight.objects.filter(meeting=OuterRef("pk"), type="action_item",
+                                                                 done=False)))
+    meeting_ids = tuple(meetings.order_by().values_list("pk", flat=True))
+    speaker_ids = None
+    if f.get("speaker") and meeting_ids:
+        speakers = list(Speaker.objects.filter(meeting_id__in=meeting_ids, name__iexact=f["speaker"].strip())
+                        .order_by().values_list("pk", "meeting_id"))
+        speaker_ids = tuple(pk for pk, _ in speakers)
+        meeting_ids = tuple(sorted({meeting_id for _, meeting_id in speakers}))
     if not meeting_ids:
         return None
-    entries = SearchEntry.objects.filter(meeting_id__in=meeting_ids)
-    if f.get("speaker"):
-        entries = entries.filter(said_by_id__in=speaker_ids)
-    if f.get("insight_type"):
-        entries = entries.filter(insight__type=f["insight_type"])
-    return entries
+    return Scope(meeting_ids, speaker_ids, f.get("insight_type") or "")
 
 
 # --- running a search ------------------------------------------------------------------------
@@ -315,43 +345,84 @@ def _highlight(text):
     return mark_safe(escape(text).replace(_START, "<mark>").replace(_STOP, "</mark>"))
 
 
-def _postgres(entries, query, limit, offset):
-    # Ranking reads every candidate's tsvector from the heap: for a word in 5 % of a million
-    # entries that is 50,000 rows and ~400 ms. So ts_rank orders at most RANK_CANDIDATES matches
-    # (the first the GIN index yields that pass the filters); rarer terms are ranked in full.
-    # ts_headline, the costliest call, runs only on the page of hits.
-    tsquery = SearchQuery(query.websearch(), search_type="websearch", config="english")
-    candidates = entries.filter(vector=tsquery).values("id")[:RANK_CANDIDATES]
-    ranked = list(
-        SearchEntry.objects.filter(pk__in=candidates)
-        .annotate(rank=SearchRank(F("vector"), tsquery))
-        .order_by("-rank", "id")
-        .values_list("id", "rank")[offset:offset + limit]
-    )
-    if not ranked:
-        return []
-    snippets = dict(
-        SearchEntry.objects.filter(pk__in=[r[0] for r in ranked])
-        .annotate(headline=SearchHeadline("text", tsquery, config="english", start_sel=_START, stop_sel=_STOP,
-                                          max_words=30, min_words=12, short_word=2))
-        .values_list("id", "headline")
-    )
-    return [(pk, rank, snippets.get(pk)) for pk, rank in ranked]
+# ts_headline's options: the markers _highlight turns into <mark>, and a snippet of 12 to 30 words.
+_HEADLINE = f"StartSel='{_START}', StopSel='{_STOP}', MaxWords=30, MinWords=12, ShortWord=2"
+_TSQUERY = "websearch_to_tsquery('english', %(q)s)"
+# Where the candidates come from. A broad scope (a large share of all entries: a user's
+# workspaces): the GIN index alone, the scope tested on the rows it yields, for the planner
+# would AND in a bitmap of the meeting_id index (hundreds of thousands of entries, to skip a few
+# thousand rows); the inner SELECT … OFFSET 0 is a fence that keeps the scope out of the scan.
+# A narrow scope (a few meetings or one speaker, after filters): ANDing the meeting_id or
+# said_by_id index is what finds a few matches among many; the planner chooses.
+_CANDIDATES = {
+    "broad": f"""SELECT e.id, e.vector FROM (
+                     SELECT id, meeting_id, said_by_id, insight_id, vector FROM meetings_searchentry
+                     WHERE vector @@ {_TSQUERY} OFFSET 0) e
+                 WHERE {{scope}}""",
+    "narrow": f"SELECT e.id, e.vector FROM meetings_searchentry e WHERE e.vector @@ {_TSQUERY} AND {{scope}}",
+}
+# Below this share of all entries a scope is narrow.
+NARROW_SHARE = 0.2
+# One statement: the candidates, ts_rank over them, ts_headline over the page only (it is the
+# costliest call).
+_POSTGRES_SEARCH = f"""
+    WITH candidates AS ({{candidates}} LIMIT %(candidates)s),
+    page AS (
+        SELECT id, ts_rank(vector, {_TSQUERY}) AS rank FROM candidates
+        ORDER BY rank DESC, id LIMIT %(limit)s OFFSET %(offset)s)
+    SELECT page.id, page.rank, ts_headline('english', entry.text, {_TSQUERY}, %(headline)s)
+    FROM page JOIN meetings_searchentry entry ON entry.id = page.id
+    ORDER BY page.rank DESC, page.id"""
 
 
-def _sqlite(entries, query, limit, offset):
-    # The filters go in a correlated EXISTS: "rowid IN (subquery)" would make FTS5 run the MATCH
+def _share(cursor, where, params):
+    """The planner's estimate of the share of all search entries that ``where`` keeps (0 to 1;
+    1 for a table never analyzed: a new database is small)."""
+    cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'meetings_searchentry'::regclass")
+    total = cursor.fetchone()[0]
+    if total <= 0:
+        return 1.0
+    cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM meetings_searchentry e WHERE {where}", params)
+    return min(1.0, cursor.fetchone()[0][0]["Plan"]["Plan Rows"] / total)
+
+
+def _postgres(scope, query, limit, offset):
+    # ts_rank reads each candidate's tsvector: for a word in 5 % of a million entries that is
+    # 50,000 rows. So it orders at most RANK_CANDIDATES matches (the first the index yields
+    # that pass the scope); rarer terms are ranked in full.
+    where, params = scope.where("e", arrays=True)
+    with transaction.atomic(), connection.cursor() as cursor:
+        narrow = _share(cursor, where, params) < NARROW_SHARE
+        # The statement names its parameters (the query is used three times): so must the scope.
+        named = {f"scope{n}": value for n, value in enumerate(params)}
+        where %= tuple(f"%({name})s" for name in named)
+        candidates = _CANDIDATES["narrow" if narrow else "broad"].replace("{scope}", where)
+        # Local to this transaction, rolled back below (it only read). Reading the table (or
+        # its primary key) in order until RANK_CANDIDATES rows in scope match is what the
+        # planner picks for a word it thinks common; for a word common only in meetings out of
+        # scope, that reads most of the table. An index costs what the matches cost.
+        cursor.execute("SELECT set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)")
+        cursor.execute(_POSTGRES_SEARCH.replace("{candidates}", candidates),
+                       {"q": query.websearch(), "candidates": RANK_CANDIDATES, "limit": limit, "offset": offset,
+                        "headline": _HEADLINE, **named})
+        rows = cursor.fetchall()
+        transaction.set_rollback(True)
+    return rows
+
+
+def _sqlite(scope, query, limit, offset):
+    # The scope goes in a correlated EXISTS: "rowid IN (subquery)" would make FTS5 run the MATCH
     # once per id of the subquery (seconds at 100,000 entries), and "+rowid IN" builds the whole
     # visible set each time. As on PostgreSQL, bm25() scores at most RANK_CANDIDATES matches, the
     # newest (FTS5 walks rowids backwards without sorting). Two steps, because SQLite would
     # compute snippet() for every match before sorting.
-    correlated = entries.filter(pk=RawSQL('"meetings_searchentry_fts"."rowid"', []))
-    within, params = correlated.values("id").query.sql_with_params()
+    where, params = scope.where("e")
     expression = query.fts5()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT rowid, -rank FROM (SELECT rowid, rank FROM meetings_searchentry_fts "
-            f"WHERE meetings_searchentry_fts MATCH %s AND EXISTS ({within}) ORDER BY rowid DESC LIMIT %s) "
+            "WHERE meetings_searchentry_fts MATCH %s AND EXISTS (SELECT 1 FROM meetings_searchentry e "
+            f"WHERE e.id = meetings_searchentry_fts.rowid AND {where}) ORDER BY rowid DESC LIMIT %s) "
             "ORDER BY rank, rowid LIMIT %s OFFSET %s",
             [expression, *params, RANK_CANDIDATES, limit, offset],
         )
@@ -396,10 +467,10 @@ def search(user, text, filters=None, *, workspace=None, page=1, per_page=20):
     speaker, insight_type, open_actions). Raises :class:`QueryError` for a bad query.
     """
     query = parse(text)
-    entries = _filtered(user, workspace, filters or {})
+    scope = _filtered(user, workspace, filters or {})
     offset = (page - 1) * per_page
     run = _postgres if connection.vendor == "postgresql" else _sqlite
-    rows = run(entries, query, per_page + 1, offset) if entries is not None else []
+    rows = run(scope, query, per_page + 1, offset) if scope is not None else []
     has_more = len(rows) > per_page
     rows = rows[:per_page]
     found = SearchEntry.objects.select_related("meeting", "utterance__speaker", "insight", "speaker") \

@@ -1,5 +1,6 @@
 """Workspace pages: settings, members and invitations, switching, the audit log. Thin: the rules
 live in ``meetings.workspaces`` and access is ``meetings.access``'s."""
+from contextlib import contextmanager
 from urllib.parse import quote
 
 from django.contrib import messages
@@ -26,6 +27,22 @@ AUDIT_PAGE_SIZE = 50
 def _errors(form):
     return "; ".join(f"{form.fields[name].label or name}: {e}" if name in form.fields else e
                      for name, errors in form.errors.items() for e in errors)
+
+
+def _membership(request, membership_id):
+    """A membership of the current workspace; 404 for one of another workspace."""
+    return get_object_or_404(Membership.objects.select_related("user", "workspace"), pk=membership_id,
+                             workspace=request.workspace)
+
+
+@contextmanager
+def _refusal_shown(request):
+    """Show a rule's refusal (``workspaces.WorkspaceError``: the last admin, an invitation already
+    used, …) as the page's error; the rest of the block, its success message, is skipped."""
+    try:
+        yield
+    except workspaces.WorkspaceError as exc:
+        messages.error(request, str(exc))
 
 
 @workspace_required(VIEW)
@@ -66,12 +83,8 @@ def invite(request):
         messages.error(request, "Invitation not sent: " + _errors(form))
         return redirect("workspace:members")
     email, role = form.cleaned_data["email"], form.cleaned_data["role"]
-    try:
-        workspaces.invite(request.workspace, email, role, request.user,
-                          base_url=request.build_absolute_uri("/"))
-    except workspaces.WorkspaceError as exc:
-        messages.error(request, str(exc))
-    else:
+    with _refusal_shown(request):
+        workspaces.invite(request.workspace, email, role, request.user, base_url=request.build_absolute_uri("/"))
         messages.success(request, f"Invitation sent to {email}.")
     return redirect("workspace:members")
 
@@ -79,18 +92,13 @@ def invite(request):
 @require_POST
 @workspace_required(ADMIN)
 def change_role(request, membership_id):
-    membership = get_object_or_404(Membership.objects.select_related("user", "workspace"), pk=membership_id,
-                                   workspace=request.workspace)
+    membership = _membership(request, membership_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Role not changed: " + _errors(form))
         return redirect("workspace:members")
-    try:
-        changed = workspaces.change_role(membership, form.cleaned_data["role"], request.user)
-    except workspaces.WorkspaceError as exc:
-        messages.error(request, str(exc))
-    else:
-        if changed:
+    with _refusal_shown(request):
+        if workspaces.change_role(membership, form.cleaned_data["role"], request.user):
             messages.success(request, f"{membership.user.get_username()} is now "
                                       f"{membership.get_role_display().lower()}.")
     return redirect("workspace:members")
@@ -99,27 +107,21 @@ def change_role(request, membership_id):
 @require_POST
 @workspace_required(ADMIN)
 def remove_member(request, membership_id):
-    membership = get_object_or_404(Membership.objects.select_related("user", "workspace"), pk=membership_id,
-                                   workspace=request.workspace)
-    try:
+    membership = _membership(request, membership_id)
+    with _refusal_shown(request):
         workspaces.remove_member(membership, request.user)
-    except workspaces.WorkspaceError as exc:
-        messages.error(request, str(exc))
-        return redirect("workspace:members")
-    messages.success(request, f"{membership.user.get_username()} no longer belongs to {request.workspace}.")
-    # An admin who removed themselves can no longer see this workspace's pages.
-    return redirect("workspace:members" if membership.user_id != request.user.pk else "meetings:list")
+        messages.success(request, f"{membership.user.get_username()} no longer belongs to {request.workspace}.")
+        # An admin who removed themselves can no longer see this workspace's pages.
+        return redirect("workspace:members" if membership.user_id != request.user.pk else "meetings:list")
+    return redirect("workspace:members")
 
 
 @require_POST
 @workspace_required(ADMIN)
 def revoke_invitation(request, invitation_id):
     invitation = get_object_or_404(Invitation, pk=invitation_id, workspace=request.workspace)
-    try:
+    with _refusal_shown(request):
         workspaces.revoke_invitation(invitation, request.user)
-    except workspaces.WorkspaceError as exc:
-        messages.error(request, str(exc))
-    else:
         messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
     return redirect("workspace:members")
 

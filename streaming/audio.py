@@ -186,28 +186,37 @@ def _sample_index(frame, stream) -> int | None:
     return round(at) if at >= 0 else None
 
 
-def resample_frames(frames: Iterable["av.AudioFrame"], skip: int) -> Iterator[bytes]:
-    """Resample ``frames`` to PCM s16le mono 16 kHz, dropping the first ``skip`` bytes."""
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+class FrameResampler:
+    """Decoded frames (any rate, layout and sample format) in, PCM s16le mono 16 kHz out.
 
-    def converted(frame):
-        nonlocal skip
+    One per stream: the resampler keeps its filter state between frames, so a live stream fed a
+    frame at a time (the RTMP ingest) sounds the same as a file resampled whole.
+    """
+
+    def __init__(self):
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+
+    def pcm(self, frame: "av.AudioFrame | None") -> bytes:
+        """The PCM bytes ready after ``frame``; ``None`` flushes the buffered tail (the end).
+        Raises :class:`AudioError`."""
         try:
-            outs = resampler.resample(frame)
+            outs = self._resampler.resample(frame)
         except (av.error.FFmpegError, ValueError) as exc:
             raise AudioError(f"This file's audio could not be converted: {exc}") from exc
-        for out in outs:
-            pcm = bytes(out.planes[0])[: out.samples * 2]
-            if skip:
-                dropped = min(skip, len(pcm))
-                pcm = pcm[dropped:]
-                skip -= dropped
-            if pcm:
-                yield pcm
+        return b"".join(bytes(out.planes[0])[: out.samples * 2] for out in outs)
 
-    for frame in frames:
-        yield from converted(frame)
-    yield from converted(None)  # the resampler's buffered tail
+
+def resample_frames(frames: Iterable["av.AudioFrame"], skip: int) -> Iterator[bytes]:
+    """Resample ``frames`` to PCM s16le mono 16 kHz, dropping the first ``skip`` bytes."""
+    resampler = FrameResampler()
+    for frame in chain(frames, [None]):  # None: the resampler's buffered tail
+        pcm = resampler.pcm(frame)
+        if skip:
+            dropped = min(skip, len(pcm))
+            pcm = pcm[dropped:]
+            skip -= dropped
+        if pcm:
+            yield pcm
 
 
 def pcm_to_float(pcm: bytes) -> np.ndarray:

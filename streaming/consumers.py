@@ -7,12 +7,14 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from channels.consumer import get_handler_name
 
 from meetings.access import meeting_for_user
 from meetings.models import Meeting, MeetingEvent
 from meetings.serializers import snapshot
 
 from . import control
+from .persist import LIVE_LAYER, relay_frame
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +32,36 @@ def _events_after(meeting_id, seq, limit=REPLAY_BATCH):
     )
 
 
-class MeetingRelayConsumer(AsyncJsonWebsocketConsumer):
+class SkipsDatabaseCleanup:
+    """For a consumer whose frequent messages touch no database.
+
+    Channels closes stale database connections before every message it dispatches: a round trip
+    through the one thread that all sync database work shares. Messages whose types are in
+    ``no_database`` skip it; their handlers must not use the database but through
+    ``database_sync_to_async``, which closes stale connections itself.
+    """
+
+    no_database = frozenset()
+
+    async def dispatch(self, message):
+        if message["type"] in self.no_database:
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
+
+
+class MeetingRelayConsumer(SkipsDatabaseCleanup, AsyncJsonWebsocketConsumer):
     """``/ws/meetings/<id>/[?after=<seq>]``: a snapshot or a replay, then live events, in order.
 
     Sends ``{"type": "snapshot", "seq": N, "meeting": <meeting_detail>}`` on connect without
     ``after``, then ``{"type": "event", "seq": n, "event": <protocol event>}`` for every event
     with ``n > N`` (or ``n > after``), each exactly once, with no gap.
     """
+
+    channel_layer_alias = LIVE_LAYER
+    # Every live event, for every watching browser (its catch-up reads go through
+    # database_sync_to_async).
+    no_database = frozenset({"meeting.event"})
 
     async def connect(self):
         self.meeting_id = self.scope["url_route"]["kwargs"]["meeting_id"]
@@ -87,10 +112,13 @@ class MeetingRelayConsumer(AsyncJsonWebsocketConsumer):
             await self.catch_up()
             if seq <= self.last_seq:
                 return
-        await self._send_event(seq, message["event"])
+        await self._send_frame(seq, message["frame"])
 
     async def _send_event(self, seq, payload):
-        await self.send_json({"type": "event", "seq": seq, "event": payload})
+        await self._send_frame(seq, relay_frame(seq, payload))
+
+    async def _send_frame(self, seq, frame):
+        await self.send(text_data=frame)
         self.last_seq = seq
 
 

@@ -4,7 +4,9 @@ A :class:`RunnerPool` claims meetings with a conditional UPDATE on the lease col
 updated nothing, another runner got there first), renews the lease with a heartbeat, and takes
 over meetings whose lease expired because their runner died. On the embedded default the pool
 is an asyncio task inside the Daphne process; in production ``manage.py run_sessions`` runs the
-same pool in worker processes.
+same pool in worker processes. Each of these processes serves the Zoom RTMP ingest's port once a
+Zoom session runs in it (``SO_REUSEPORT``, :mod:`streaming.zoom.rtmp`), whichever meeting a
+publisher's key belongs to.
 """
 import asyncio
 import logging
@@ -118,9 +120,7 @@ async def run_session(meeting_id, runner_id):
     next runner to take over.
     """
     meeting, info = await sync_to_async(_session_info)(meeting_id)
-
-    async def emit(event):
-        await apersist_event(meeting_id, event, runner_id)
+    emit = _Emitter(meeting_id, runner_id)
 
     async def fail(reason):
         log.warning("meeting %s failed: %s", meeting_id, reason)
@@ -169,8 +169,10 @@ async def run_session(meeting_id, runner_id):
                 await engine.close()
             await emit(events.session_status("completed"))
         except (asyncio.CancelledError, LeaseLost):
-            # Another runner has (or will have) the session: leave it exactly as it is.
+            # Another runner has (or will have) the session: leave it exactly as it is, and
+            # return only once nothing more of this runner's can be stored.
             engine.abort()
+            await emit.close()
             raise
         except AudioError as exc:
             await fail(f"The recording could not be read: {exc}")
@@ -179,6 +181,36 @@ async def run_session(meeting_id, runner_id):
         except Exception as exc:
             log.exception("meeting %s: session crashed", meeting_id)
             await fail(f"Internal error in the session runner: {exc.__class__.__name__}: {exc}")
+
+
+class _Emitter:
+    """A session's ``emit``: stores each event (:func:`apersist_event`, fenced by the runner's
+    lease). The engine emits from tasks of its own (decodes finishing, provider sockets'
+    readers), which a cancelled session does not wait for; :meth:`close` refuses further events
+    and waits for those being stored."""
+
+    def __init__(self, meeting_id, runner_id):
+        self.meeting_id, self.runner_id = meeting_id, runner_id
+        self.storing = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.closed = False
+
+    async def __call__(self, event):
+        if self.closed:
+            raise LeaseLost(f"meeting {self.meeting_id}: the session ended in runner {self.runner_id}")
+        self.storing += 1
+        self.idle.clear()
+        try:
+            return await apersist_event(self.meeting_id, event, self.runner_id)
+        finally:
+            self.storing -= 1
+            if not self.storing:
+                self.idle.set()
+
+    async def close(self):
+        self.closed = True
+        await self.idle.wait()
 
 
 class RunnerPool:
@@ -208,6 +240,10 @@ class RunnerPool:
             for task in self.tasks.values():
                 task.cancel()
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            # The RTMP ingest a Zoom session started in this process (streaming.zoom.rtmp).
+            from .zoom.rtmp import stop_ingest
+
+            await stop_ingest()
 
     async def _claim_some(self):
         # A restarted embedded server takes back its predecessor's sessions at once.

@@ -16,9 +16,11 @@ def _isolated(settings, tmp_path):
     # The production run of the suite (REDIS_URL set) keeps the Redis channel layer, on a
     # prefix of its own so that test runs never hear each other.
     if settings.REDIS_URL:
-        settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test-{os.getpid()}"
+        for layer in settings.CHANNEL_LAYERS.values():
+            layer["CONFIG"]["prefix"] = f"test-{os.getpid()}"
     else:
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
+        memory = {"BACKEND": "streaming.layers.InProcessChannelLayer", "CONFIG": {"capacity": 5000}}
+        settings.CHANNEL_LAYERS = {"default": memory, "live": memory}
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()

@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from meetings.models import Bot
+from streaming.consumers import SkipsDatabaseCleanup
 
 from .audio import FrameError, decode
 from .lifecycle import bot_group
@@ -25,7 +26,11 @@ def _bot(token):
     return bot if bot is not None and not bot.is_out else None
 
 
-class BotAudioConsumer(AsyncWebsocketConsumer):
+class BotAudioConsumer(SkipsDatabaseCleanup, AsyncWebsocketConsumer):
+    # Audio frames touch no database: they skip Channels' per-message connection clean-up, a hop
+    # through the thread that the session's persistence also waits on.
+    no_database = frozenset({"websocket.receive"})
+
     async def connect(self):
         self.bot = await _bot(self.scope["url_route"]["kwargs"]["bot_token"])
         if self.bot is None:

@@ -32,6 +32,7 @@ from django.urls import reverse
 from meetings import bot_hooks
 from meetings.links import public_origin
 from meetings.models import Bot, Provider, ProviderAccount
+from streaming.tls import tls_context
 
 from .vendor import Created, Lifecycle, Participant, Segment, Unknown, Vendor, VendorError, Words
 
@@ -168,7 +169,7 @@ class MeetStream(Vendor):
     def _request(self, method, path, **kwargs):
         headers = {"Authorization": f"Token {self.api_key}", **kwargs.pop("headers", {})}
         try:
-            with httpx.Client(timeout=self.timeout) as client:
+            with httpx.Client(timeout=self.timeout, verify=tls_context()) as client:
                 return client.request(method, f"{self.base_url}{path}", headers=headers, **kwargs)
         except httpx.TimeoutException:
             raise VendorError(f"MeetStream did not answer within {self.timeout:g} s.") from None

@@ -58,6 +58,11 @@ class Engine:
     async def pause(self):
         """The source paused (a microphone socket dropped): finish the utterance in progress."""
 
+    async def flush(self):
+        """End of this engine's audio, not of the session: emit the last utterances, no summary. A
+        source that runs one engine per track (a Twilio call) flushes the others and closes one."""
+        raise NotImplementedError
+
     async def close(self):
         """End of audio: flush the last utterance, then emit final insights, topics and summary."""
         raise NotImplementedError

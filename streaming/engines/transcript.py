@@ -5,18 +5,15 @@ holds only its provider's protocol:
   pipeline (:class:`streaming.insights.InsightPipeline`, as in the local engine) runs on their final
   text; diarized speakers become protocol ``user`` objects; uploads not watched live are kept as a
   WAV file for the provider's pre-recorded API.
-* :class:`LiveSocket` — one provider WebSocket (audio out, JSON frames in, keep-alive, the closing
-  handshake), failing with the provider's reason; :class:`UpstreamError` and :func:`reason_of` for
-  the providers' refusals; :func:`workspace_api_key` reads the workspace's provider account.
+* :class:`UpstreamError` and :func:`reason_of` for the providers' refusals;
+  :func:`workspace_api_key` reads the workspace's provider account. Their live WebSocket, kept up
+  through drops, is :class:`streaming.engines.livesocket.LiveSocket`.
 """
 import asyncio
 import json
 import os
 import tempfile
 import wave
-
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from .. import events
 from .base import Engine, EngineError
@@ -106,6 +103,10 @@ class TranscriptEngine(Engine):
         for event in await asyncio.to_thread(self.insights.add, utterance):
             await self.emit(event)
 
+    async def close(self):
+        await self.flush()
+        await self.finish_transcript()
+
     async def finish_transcript(self):
         """After the last final: topics, the closing insights and summary, conversation_completed."""
         await self.emit(events.platform("recognition_stopped"))
@@ -176,137 +177,3 @@ def reason_of(status, body):
         return str(body.get("err_msg") or body.get("error") or body.get("message") or body.get("reason")
                    or body.get("err_code") or body)
     return str(body)
-
-
-class LiveSocket:
-    """One provider WebSocket: audio and JSON control messages out, JSON frames in.
-
-    ``on_frame(frame)`` (async) gets every JSON frame the provider sends; ``error_of(frame)`` returns
-    the reason of a frame that reports a fatal error (the provider closes after it), else None.
-    ``keepalive``: a JSON message sent when nothing else was sent for ``keepalive_s`` seconds (the
-    providers close a silent socket: a paused microphone must not end the session).
-
-    No reconnection: a refused or dropped connection ends the session with the provider's reason
-    (:class:`UpstreamError` from :meth:`open`, :meth:`send` and :meth:`finish`), never a retry storm.
-    An exception raised by ``on_frame`` (the persister's ``LeaseLost``) is re-raised the same way.
-    """
-
-    def __init__(self, url, headers, on_frame, *, product, error_of=lambda frame: None, keepalive=None,
-                 keepalive_s=5.0, finish_timeout_s=60.0):
-        self.url = url
-        self.headers = headers
-        self.on_frame = on_frame
-        self.product = product
-        self.error_of = error_of
-        self.keepalive = keepalive
-        self.keepalive_s = keepalive_s
-        self.finish_timeout_s = finish_timeout_s
-        self.ws = None
-        self.failed = None
-        self.finishing = False
-        self.error_reason = ""
-        self._tasks = []
-        self._last_sent = 0.0
-        self._ready_type, self._ready = None, None
-
-    async def open(self, *, ready=None):
-        """Connect; with ``ready`` (a frame type, e.g. AssemblyAI's "Begin"), also wait until the provider
-        sent that frame, since it checks the key and the parameters only after the upgrade."""
-        try:
-            self.ws = await connect(self.url, additional_headers=self.headers, proxy=None,
-                                    max_size=16 * 1024 * 1024, open_timeout=15)
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            raise UpstreamError(reason_of(status, exc.response.body or b""), status) from None
-        except (OSError, InvalidHandshake, TimeoutError) as exc:
-            raise UpstreamError(f"{self.product} could not be reached: {exc.__class__.__name__}: {exc}") from None
-        loop = asyncio.get_running_loop()
-        self._last_sent = loop.time()
-        self._ready_type, self._ready = ready, asyncio.Event()
-        self._tasks = [asyncio.create_task(self._read())]
-        if self.keepalive:
-            self._tasks.append(asyncio.create_task(self._keep_alive()))
-        if ready:
-            ready_wait = asyncio.ensure_future(self._ready.wait())
-            await asyncio.wait([ready_wait, self._tasks[0]], timeout=15, return_when=asyncio.FIRST_COMPLETED)
-            ready_wait.cancel()
-            self._check()
-            if not self._ready.is_set():
-                self.abort()
-                raise UpstreamError(f"{self.product} did not start the session within 15 s")
-
-    async def _read(self):
-        try:
-            async for raw in self.ws:
-                if isinstance(raw, bytes):
-                    continue
-                try:
-                    frame = json.loads(raw)
-                except ValueError:
-                    continue  # not ours to understand; the session goes on
-                if not isinstance(frame, dict):
-                    continue
-                reason = self.error_of(frame)
-                if reason:
-                    self.error_reason = reason
-                await self.on_frame(frame)
-                if frame.get("type") == self._ready_type:
-                    self._ready.set()
-        except ConnectionClosed:
-            pass
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.failed = exc
-            return
-        finally:
-            for task in self._tasks[1:]:
-                task.cancel()
-        close = self.ws.close_code
-        if self.error_reason or close not in (1000, None) or not self.finishing:
-            reason = self.error_reason or self.ws.close_reason or "the connection was closed"
-            self.failed = UpstreamError(f"{reason} (close code {close})" if not self.error_reason else reason,
-                                        code=close or 0)
-
-    async def _keep_alive(self):
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(max(0.05, self._last_sent + self.keepalive_s - loop.time()))
-            if self.finishing:
-                return
-            if loop.time() - self._last_sent >= self.keepalive_s:
-                await self.send(json.dumps(self.keepalive))
-
-    def _check(self):
-        if self.failed is not None:
-            raise self.failed
-
-    async def send(self, data):
-        """Send audio (bytes) or a control message (str); raises what ended the session."""
-        self._check()
-        try:
-            await self.ws.send(data)
-        except ConnectionClosed:
-            # asyncio.wait, not gather: cancelling this sender must never cancel the reader.
-            await asyncio.wait([self._tasks[0]], timeout=self.finish_timeout_s)
-            self._check()
-            raise UpstreamError(f"{self.product} closed the connection") from None
-        self._last_sent = asyncio.get_running_loop().time()
-
-    async def finish(self, message):
-        """Send the closing ``message`` (str) and wait for the provider's last frames and its close."""
-        self.finishing = True
-        await self.send(message)
-        try:
-            await asyncio.wait_for(asyncio.shield(self._tasks[0]), self.finish_timeout_s)
-        except TimeoutError:
-            self.abort()
-            raise UpstreamError(f"{self.product} did not finish the stream within {self.finish_timeout_s:.0f} s")
-        self._check()
-        await self.ws.close()
-
-    def abort(self):
-        for task in self._tasks:
-            task.cancel()
-        if self.ws is not None:
-            asyncio.ensure_future(self.ws.close())

@@ -22,18 +22,19 @@ become :class:`ZoomError` subclasses carrying Zoom's code and message, so the us
 Zoom said.
 """
 import asyncio
-import hashlib
 import logging
-import time
 from urllib.parse import quote
 
 import httpx
 from django.conf import settings
 
+from streaming.tls import tls_context
+from streaming.tokens import TokenCache, account_key
+
 log = logging.getLogger(__name__)
 
-# (oauth url, account id, client id, sha256(secret)) -> (token, monotonic time to renew at)
-_TOKENS = {}
+# Keyed by (oauth url, account id, client id, sha256(secret)).
+_TOKENS = TokenCache()
 
 
 class ZoomError(Exception):
@@ -71,10 +72,6 @@ class RateLimited(ZoomError):
 
 class ServerError(ZoomError):
     """5xx, or Zoom could not be reached."""
-
-
-def _renew_margin(expires_in):
-    return min(300.0, 0.1 * expires_in)
 
 
 def _said(response):
@@ -138,8 +135,8 @@ class ZoomClient:
         self.account_id, self.client_id, self._secret = account_id, client_id, client_secret
         self.api_url = (api_url or settings.ZOOM_API_URL).rstrip("/")
         self.oauth_url = (oauth_url or settings.ZOOM_OAUTH_URL).rstrip("/")
-        self._key = (self.oauth_url, account_id, client_id, hashlib.sha256((client_secret or "").encode()).hexdigest())
-        self.http = httpx.AsyncClient(timeout=timeout)
+        self._key = account_key(self.oauth_url, account_id, client_id, secret=client_secret)
+        self.http = httpx.AsyncClient(timeout=timeout, verify=tls_context())
 
     @classmethod
     def from_values(cls, values, **kwargs):
@@ -164,24 +161,22 @@ class ZoomClient:
     async def token(self, *, force=False):
         """A valid access token (cached). Raises :class:`Unauthorized` for a wrong client id,
         client secret or account id, :class:`ServerError`/:class:`RateLimited` when retries ran out."""
-        cached = _TOKENS.get(self._key)
-        if cached and not force and cached[1] > time.monotonic():
-            return cached[0]
+        return await _TOKENS.token(self._key, self._issue_token, force=force)
+
+    async def _issue_token(self):
+        """``(access_token, expires_in)`` of a new token for this account and app."""
         response = await self._send("POST", f"{self.oauth_url}/oauth/token",
                                     params={"grant_type": "account_credentials", "account_id": self.account_id},
                                     auth=(self.client_id, self._secret))
         body = response.json()
         try:
-            token, expires_in = body["access_token"], float(body["expires_in"])
+            return body["access_token"], float(body["expires_in"])
         except (KeyError, TypeError, ValueError):
             raise ZoomError(f"Zoom's token answer lacks access_token/expires_in: {body!r}"[:300]) from None
-        _TOKENS[self._key] = (token, time.monotonic() + expires_in - _renew_margin(expires_in))
-        return token
 
     def forget_token(self, token=None):
-        cached = _TOKENS.get(self._key)
-        if cached and (token is None or cached[0] == token):
-            _TOKENS.pop(self._key, None)
+        """Drop the cached token (only ``token``, when given: another task may have renewed it)."""
+        _TOKENS.forget(self._key, token)
 
     # -- requests ------------------------------------------------------------------------------
 

@@ -1,44 +1,40 @@
-"""Parley's built-in RTMP ingest: a Zoom live stream (or any RTMP publisher, OBS, ffmpeg) pushed
-straight to Parley, decoded to the PCM the engines take.
+"""Parley's RTMP ingest for Zoom: many Zoom live streams (or OBS, ffmpeg) on one port, each
+publisher's audio delivered to the session that owns its stream key.
 
-FFmpeg (through PyAV) listens as an RTMP server (``rtmp://{ZOOM_RTMP_BIND}:{ZOOM_RTMP_PORT}/live/{key}``
-opened with ``listen=1``; https://ffmpeg.org/ffmpeg-protocols.html#rtmp), receives the FLV stream
-(Zoom sends AAC audio, https://support.zoom.com/hc/en/article?id=zm_kb&sysparm_article=KB0064466),
-and :func:`streaming.audio` resamples it to PCM s16le mono 16 kHz.
+Zoom publishes to ``rtmp://{public host}:{ZOOM_RTMP_PORT}/live/{stream key}`` (Zoom sends AAC
+audio, https://support.zoom.com/hc/en/article?id=zm_kb&sysparm_article=KB0064466). Every process
+that runs sessions serves that port with :class:`streaming.rtmp.server.RtmpServer`
+(``SO_REUSEPORT``: the Daphne process of the embedded default, each ``manage.py run_sessions``
+worker in production), so a publisher may land in any of them, not necessarily in the one whose
+runner owns its meeting. Hence:
 
-The stream key is the only secret between Zoom and Parley: FFmpeg's RTMP server takes any key and
-only warns ("Unexpected stream …, expecting …", "App field don't match up"), so the ingest reads
-FFmpeg's log for the connection and refuses a publisher whose app or key differ.
-
-One ingest listens per meeting, on the one configured port: a second live local-engine Zoom session
-on the same port fails to start with "address already in use". A publisher that drops (or sends
-nothing for ``ZOOM_RTMP_IDLE_SECONDS``) is waited for again: Zoom reconnects a custom live stream.
+* at ``publish`` the key is looked up in the database: only the key of a
+  :class:`~streaming.models.ZoomStream` whose meeting is active on an engine that takes audio is
+  accepted; any other key is refused
+  (``NetStream.Publish.BadName``) and logged, and changes nothing;
+* the publisher's AAC is decoded and resampled to PCM s16le mono 16 kHz
+  (:class:`streaming.rtmp.flv.AacDecoder`) and sent in ~100 ms chunks (3,200 bytes) to the
+  meeting's session group over the channel layer (:func:`streaming.control.send_audio`, the way a
+  browser microphone's audio reaches its runner); when the publisher goes away (it unpublished,
+  its socket dropped, or it sent nothing for ``ZOOM_RTMP_IDLE_SECONDS``) a pause follows
+  (:func:`streaming.control.send_pause`), and a Zoom that reconnects with the key is heard again.
 """
 import asyncio
-import errno
 import logging
 import secrets
-import socket
-import threading
 from urllib.parse import urlsplit
 
-import av
-import av.logging
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
-# The one decoder's resampler (streaming/audio.py): every source hears the same samples.
-from streaming.audio import resample_frames
-
-from ..sources.base import PAUSE
+from streaming.control import send_audio, send_pause
+from streaming.rtmp.flv import AacDecoder, FlvAudioError
+from streaming.rtmp.server import RtmpServer
 
 log = logging.getLogger(__name__)
 
 APP = "live"
-# How long one listen waits for a publisher before the listener checks for a stop (s); a stop
-# also wakes it at once by connecting to it.
-LISTEN_SECONDS = 30
-LISTEN_GRACE_SECONDS = 0.3
-_KEY_WARNINGS = ("Unexpected stream", "App field don't match up")
+CHUNK_BYTES = 3200  # 100 ms of PCM s16le mono 16 kHz
 
 
 class IngestError(Exception):
@@ -55,128 +51,6 @@ def public_url():
     return settings.ZOOM_RTMP_PUBLIC_URL.rstrip("/")
 
 
-class RtmpIngest:
-    """One meeting's RTMP listener for ``key``. ``pcm(stopped)`` is an async iterator of PCM bytes
-    (s16le mono 16 kHz) and :data:`PAUSE` whenever the publisher went away; it ends when
-    ``stopped`` (an :class:`asyncio.Event`) is set. Raises :class:`IngestError` when it cannot listen.
-    """
-
-    def __init__(self, key, *, host=None, port=None, idle_seconds=None):
-        self.key = key
-        self.host = host or settings.ZOOM_RTMP_BIND
-        self.port = int(port or settings.ZOOM_RTMP_PORT)
-        self.idle_seconds = idle_seconds or settings.ZOOM_RTMP_IDLE_SECONDS
-        self.publishers = 0  # publishers accepted so far
-        self.refused = 0  # publishers refused for a wrong app or key
-        self._stopping = threading.Event()
-
-    @property
-    def listen_url(self):
-        return f"rtmp://{self.host}:{self.port}/{APP}/{self.key}"
-
-    async def pcm(self, stopped, on_listening=None):
-        """See the class docstring; ``on_listening`` (async, optional) is awaited once the listener
-        runs: where the session asks Zoom to start pushing."""
-        loop = asyncio.get_running_loop()
-        queue = asyncio.Queue()
-        done = object()
-
-        def put(item):
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        thread = threading.Thread(target=self._serve, args=(put, done), name=f"rtmp-ingest-{self.port}", daemon=True)
-        thread.start()
-        stop = asyncio.ensure_future(stopped.wait())
-        try:
-            if on_listening is not None:
-                # FFmpeg binds inside av.open and says nothing when it has: give it a moment (a
-                # publisher that comes too early is refused and retries, as Zoom's does).
-                await asyncio.sleep(LISTEN_GRACE_SECONDS)
-                await on_listening()
-            while True:
-                get = asyncio.ensure_future(queue.get())
-                await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if not get.done():
-                    get.cancel()
-                    break
-                item = get.result()
-                if item is done:
-                    break
-                if isinstance(item, IngestError):
-                    raise item
-                yield item
-        finally:
-            stop.cancel()
-            self._stopping.set()
-            self._wake()
-            await asyncio.to_thread(thread.join, 5)
-
-    def _wake(self):
-        # A listener blocked in accept() returns once someone connects: be that someone.
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
-        try:
-            socket.create_connection((host, self.port), timeout=1).close()
-        except OSError:
-            pass
-
-    def _serve(self, put, done):
-        try:
-            while not self._stopping.is_set():
-                container = self._accept()
-                if container is None:
-                    continue
-                try:
-                    for pcm in resample_frames(self._frames(container), 0):
-                        put(pcm)
-                except (av.error.FFmpegError, OSError, ValueError) as exc:
-                    # The publisher went away (FFmpeg reports an RTMP disconnect as an I/O error).
-                    log.info("RTMP publisher on port %s gone: %s", self.port, exc)
-                finally:
-                    container.close()
-                if not self._stopping.is_set():
-                    put(PAUSE)
-        except IngestError as exc:
-            put(exc)
-        finally:
-            put(done)
-
-    def _accept(self):
-        """Wait for one publisher; its container, or None (timed out, refused, or stopping)."""
-        if av.logging.get_level() is None:
-            # PyAV drops FFmpeg's log unless a level is set; the key check below reads it.
-            av.logging.set_level(av.logging.WARNING)
-        options = {"listen": "1", "timeout": str(LISTEN_SECONDS), "rw_timeout": str(int(self.idle_seconds * 1e6)),
-                   "analyzeduration": "500000", "probesize": "8192"}
-        with av.logging.Capture(local=True) as logs:
-            try:
-                container = av.open(self.listen_url, mode="r", options=options)
-            except (av.error.FFmpegError, OSError) as exc:
-                if getattr(exc, "errno", None) in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
-                    raise IngestError(f"The RTMP ingest cannot listen on {self.host}:{self.port}: "
-                                      f"{exc.strerror or exc}") from None
-                return None
-        if self._stopping.is_set():
-            container.close()
-            return None
-        wrong = [message.strip() for _level, _name, message in logs if message.startswith(_KEY_WARNINGS)]
-        if wrong or not container.streams.audio:
-            self.refused += 1
-            log.warning("Refused an RTMP publisher on port %s: %s", self.port,
-                        "; ".join(wrong) if wrong else "no audio track")
-            container.close()
-            return None
-        self.publishers += 1
-        log.info("RTMP publisher accepted on port %s", self.port)
-        return container
-
-    def _frames(self, container):
-        stream = container.streams.audio[0]
-        for packet in container.demux(stream):
-            if self._stopping.is_set():
-                return
-            yield from packet.decode()
-
-
 def parse_rtmp_url(url):
     """``(server URL, key)`` of a full RTMP URL: the key is the last path segment (Symbl's
     ``streamUrl`` ends in its ``streamId``, §5). Raises ValueError for a URL that is not RTMP(S)."""
@@ -185,3 +59,111 @@ def parse_rtmp_url(url):
         raise ValueError(f"not an RTMP URL with an app and a stream key: {url!r}")
     server, _, key = url.rstrip("/").rpartition("/")
     return server, key
+
+
+def meeting_for_key(key):
+    """The id of the active meeting whose Zoom stream has RTMP stream key ``key``, or None."""
+    from meetings.models import Meeting
+
+    from ..models import ZoomStream
+
+    if not key:
+        return None
+    # The meeting's status decides, not the stream's state: a runner that lost its lease marks the
+    # stream stopped, and the one taking over must still hear Zoom. On the symbl engine the key is
+    # Symbl's: Zoom pushes that stream to Symbl, never here.
+    return (ZoomStream.objects.filter(stream_key=key, meeting__status__in=Meeting.ACTIVE)
+            .exclude(meeting__engine="symbl").values_list("meeting_id", flat=True).first())
+
+
+class _Publication:
+    """One accepted publisher: its audio, as PCM, to its meeting's session group."""
+
+    def __init__(self, meeting_id, peer):
+        self.meeting_id, self.peer = meeting_id, peer
+        self.decoder = AacDecoder()
+        self.pending = bytearray()
+        self.warned = False
+
+    async def audio(self, timestamp_ms, payload):
+        try:
+            self.pending += self.decoder.feed(payload)
+        except FlvAudioError as exc:
+            if not self.warned:  # once per publisher: a non-AAC stream would say it 50 times a second
+                self.warned = True
+                log.warning("RTMP %s (meeting %s): audio dropped: %s", self.peer, self.meeting_id, exc)
+            return
+        while len(self.pending) >= CHUNK_BYTES:
+            await self._send(send_audio, bytes(self.pending[:CHUNK_BYTES]))
+            del self.pending[:CHUNK_BYTES]
+
+    async def close(self):
+        try:
+            self.pending += self.decoder.flush()
+        except FlvAudioError:
+            pass
+        if self.pending:
+            await self._send(send_audio, bytes(self.pending))
+            self.pending.clear()
+        await self._send(send_pause)
+        log.info("RTMP %s: publisher of meeting %s gone", self.peer, self.meeting_id)
+
+    async def _send(self, send, *pcm):
+        try:
+            await send(self.meeting_id, *pcm)
+        except Exception as exc:
+            # Redis restarting: this chunk is lost, the publisher stays connected and is heard again after.
+            log.warning("RTMP %s (meeting %s): audio not delivered (%r)", self.peer, self.meeting_id, exc)
+
+
+async def open_publication(app, key, peer):
+    """:class:`RtmpServer`'s ``open_publication``: the publication for ``key``, None to refuse it."""
+    meeting_id = await sync_to_async(meeting_for_key)(key)
+    if meeting_id is None:
+        # The key is a secret: say how it failed, never what it was.
+        log.warning("RTMP %s: refused a publisher whose stream key (%d characters) matches no active Zoom stream",
+                    peer, len(key))
+        return None
+    log.info("RTMP %s: publisher accepted for meeting %s", peer, meeting_id)
+    return _Publication(meeting_id, peer)
+
+
+# This process's ingest, per event loop and address (the runner's loop in production and in
+# Daphne; each test has its own loop and port): the task starting it, so that sessions starting
+# together share one server.
+_ingests = {}
+
+
+async def _start(host, port):
+    server = RtmpServer(open_publication, host=host, port=port, app=APP, idle_seconds=settings.ZOOM_RTMP_IDLE_SECONDS)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise IngestError(f"The RTMP ingest cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    log.info("RTMP ingest listening on %s:%s", host, port)
+    return server
+
+
+async def ensure_ingest():
+    """Start this process's RTMP ingest on ``ZOOM_RTMP_BIND``:``ZOOM_RTMP_PORT`` unless it runs;
+    returns the :class:`RtmpServer`. Raises :class:`IngestError` when the port cannot be bound
+    (another program holds it without ``SO_REUSEPORT``, the address is not this machine's, a
+    privileged port); the next call tries again."""
+    loop = asyncio.get_running_loop()
+    host, port = settings.ZOOM_RTMP_BIND, int(settings.ZOOM_RTMP_PORT)
+    where = (loop, host, port)
+    task = _ingests.get(where)
+    if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+        task = _ingests[where] = loop.create_task(_start(host, port))
+    return await asyncio.shield(task)
+
+
+async def stop_ingest():
+    """Close the ingests this process runs on the running loop (a runner pool shutting down)."""
+    loop = asyncio.get_running_loop()
+    for where in [where for where in _ingests if where[0] is loop]:
+        task = _ingests.pop(where)
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled() and task.exception() is None:
+            await task.result().close()

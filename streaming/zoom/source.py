@@ -2,16 +2,21 @@
 
 Two paths, chosen by the meeting's engine:
 
-* **Parley as the RTMP destination** (local, and any engine that takes audio): the meeting's
-  :class:`~streaming.zoom.rtmp.RtmpIngest` listens for its stream key; when the workspace has a Zoom
-  account, Zoom is asked to start the live stream (``PATCH …/livestream/status`` start) once Parley
-  listens, and to stop it at the end. :meth:`ZoomSource.chunks` yields the decoded PCM.
+* **Parley as the RTMP destination** (local, and any engine that takes audio): the process's RTMP
+  ingest (:mod:`streaming.zoom.rtmp`, one port shared by every runner process) is started if it
+  is not yet; when the workspace has a Zoom account, Zoom is asked to start the live stream
+  (``PATCH …/livestream/status`` start) once Parley listens, and to stop it at the end.
+  Whichever process Zoom's connection lands in decodes it and sends the PCM to the meeting's
+  session group; :meth:`ZoomSource.chunks` yields it, with a pause whenever the publisher went
+  away, and waits for Zoom to reconnect until the session is stopped.
 * **Symbl as the RTMP destination** (``drives_engine`` on the symbl engine), the sequence of
   ``shared/api-contracts.md`` §5 and §8: ``POST /v1/managed-stream`` (rtmp, secure) → register
   ``streamUrl`` minus the ``streamId`` and the ``streamId`` as key with Zoom → ``POST /v1/stream``
   start with ``enableSubscription`` → relay the ``subscriptionUrl`` into the meeting → Zoom live
   stream start; at the end Zoom stop and ``/v1/stream`` stop. A failure at any step undoes what had
-  started and fails the meeting with the step and Zoom's or Symbl's reason.
+  started and fails the meeting with the step and Zoom's or Symbl's reason. A runner taking the
+  session over starts the managed stream already registered with Zoom again, and makes a new one
+  only when Symbl no longer has it.
 
 A stream with ``auto_start`` waits (the meeting shows "connecting") until Zoom's
 ``meeting.started`` webhook marks the Zoom meeting started (:mod:`streaming.zoom.webhooks`).
@@ -23,9 +28,9 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from ..engines.base import EngineError
-from ..sources.base import Source
+from ..sources.base import PAUSE, Source
 from . import client as zoom_api
-from .rtmp import IngestError, RtmpIngest, parse_rtmp_url
+from .rtmp import IngestError, ensure_ingest, parse_rtmp_url
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +78,6 @@ class ZoomSource(Source):
         # Symbl ingests the RTMP stream itself: Parley never has the audio, the source runs Symbl.
         self.drives_engine = meeting.engine == "symbl"
         self.stream = None
-        self.ingest = None
 
     async def _prepare(self):
         self.stream = await sync_to_async(_stream_of)(self.meeting.pk)
@@ -104,18 +108,21 @@ class ZoomSource(Source):
         zoom = await self._prepare()
         if self.control.stopped.is_set():
             return
-        self.ingest = RtmpIngest(self.stream.stream_key)
         self._zoom_live = False
         live = False
         try:
-            async for chunk in self.ingest.pcm(self.control.stopped, on_listening=None if zoom is None else (
-                    lambda: self._zoom_start(zoom))):
+            try:
+                await ensure_ingest()
+            except IngestError as exc:
+                raise StepFailed("listening for the RTMP stream", exc) from exc
+            if zoom is not None:
+                # Parley listens: only now may Zoom start pushing.
+                await self._zoom_start(zoom)
+            async for chunk in self._heard():
                 if not live and chunk:
                     live = True
                     await sync_to_async(_update)(self.stream, state="live", live_at=timezone.now())
                 yield chunk
-        except IngestError as exc:
-            raise StepFailed("listening for the RTMP stream", exc) from exc
         finally:
             if zoom is not None:
                 if self._zoom_live:
@@ -123,6 +130,26 @@ class ZoomSource(Source):
                 await zoom.aclose()
             if self.stream.state != "failed":
                 await sync_to_async(_update)(self.stream, state="stopped")
+
+    async def _heard(self):
+        """What the ingest (in this process or another) delivers to the session group, PAUSE
+        included, until the stop; a stream waits for Zoom to reconnect however long it takes."""
+        queue = self.control.audio
+        stop = asyncio.ensure_future(self.control.stopped.wait())
+        try:
+            while True:
+                get = asyncio.ensure_future(queue.get())
+                await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not get.done():
+                    get.cancel()
+                    break
+                yield get.result()
+            # Audio that arrived before the stop is still the meeting's.
+            while not queue.empty():
+                if (item := queue.get_nowait()) is not PAUSE:
+                    yield item
+        finally:
+            stop.cancel()
 
     async def _zoom_start(self, zoom):
         try:
@@ -158,24 +185,28 @@ class ZoomSource(Source):
         symbl = client_for(self.meeting)
         undo = []  # (what, coroutine function) to run in reverse when a later step fails
         relay_task = None
-        step = "Symbl managed stream creation"
+        step = "Symbl stream start"
         try:
-            created = await symbl.request("POST", "/v1/managed-stream", json={"protocol": "rtmp", "secure": True})
-            try:
-                server, key = parse_rtmp_url(created["streamUrl"])
-                stream_id = str(created["streamId"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise StepFailed(step, f"Symbl answered without a usable streamUrl/streamId: {exc}") from None
-            await sync_to_async(_update)(self.stream, stream_url=server, stream_key=key, symbl_stream_id=stream_id)
+            started = await self._resume_managed_stream(symbl)
+            if started is None:
+                step = "Symbl managed stream creation"
+                created = await symbl.request("POST", "/v1/managed-stream", json={"protocol": "rtmp", "secure": True})
+                try:
+                    server, key = parse_rtmp_url(created["streamUrl"])
+                    stream_id = str(created["streamId"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise StepFailed(step, f"Symbl answered without a usable streamUrl/streamId: {exc}") from None
+                await sync_to_async(_update)(self.stream, stream_url=server, stream_key=key, symbl_stream_id=stream_id)
 
-            step = "Zoom live stream registration"
-            await zoom.set_livestream(self.stream.zoom_meeting_id, stream_url=server, stream_key=key,
-                                      page_url=self.stream.page_url)
-            await sync_to_async(_update)(self.stream, registered_with_zoom=True, state="registered")
+                step = "Zoom live stream registration"
+                await zoom.set_livestream(self.stream.zoom_meeting_id, stream_url=server, stream_key=key,
+                                          page_url=self.stream.page_url)
+                await sync_to_async(_update)(self.stream, registered_with_zoom=True, state="registered")
 
-            step = "Symbl stream start"
-            started = await symbl.request("POST", "/v1/stream", json={
-                "operation": "start", "streamId": stream_id, "enableSubscription": True})
+                step = "Symbl stream start"
+                started = await symbl.request("POST", "/v1/stream", json={
+                    "operation": "start", "streamId": stream_id, "enableSubscription": True})
+            stream_id = self.stream.symbl_stream_id
             undo.append(("Symbl stream stop", lambda: symbl.request(
                 "POST", "/v1/stream", json={"operation": "stop", "streamId": stream_id})))
             await sync_to_async(_keep_symbl_ids)(self.meeting.pk, started)
@@ -192,7 +223,8 @@ class ZoomSource(Source):
             if relay_task.done():
                 step = "Symbl subscription"
                 relay_task.result()  # raises the subscription's failure
-            await sync_to_async(_update)(self.stream, state="live", live_at=timezone.now())
+            # A runner taking over keeps the stream's first start: the TIMELINE's offsets count from it.
+            await sync_to_async(_update)(self.stream, state="live", live_at=self.stream.live_at or timezone.now())
             await went_live()
 
             step = "streaming"
@@ -224,6 +256,28 @@ class ZoomSource(Source):
                 await asyncio.gather(relay_task, return_exceptions=True)
             await zoom.aclose()
             await symbl.aclose()
+
+    async def _resume_managed_stream(self, symbl):
+        """A runner taking over from one that made Symbl's managed stream and registered it with
+        Zoom: start that stream again (Symbl answers with the same conversation), so that Zoom goes
+        on pushing where it was told to. Symbl's start answer, or None when there is none to resume
+        or Symbl no longer has it (404). Raises :class:`SymblError` for any other refusal."""
+        from ..engines.symbl.client import SymblError
+
+        stream_id = self.stream.symbl_stream_id
+        if not (stream_id and self.stream.registered_with_zoom):
+            return None
+        try:
+            started = await symbl.request("POST", "/v1/stream", json={
+                "operation": "start", "streamId": stream_id, "enableSubscription": True})
+        except SymblError as exc:
+            if exc.status != 404:
+                raise
+            log.info("meeting %s: Symbl no longer has managed stream %s (%s); making a new one", self.meeting.pk,
+                     stream_id, exc)
+            return None
+        log.info("meeting %s: resuming Symbl managed stream %s", self.meeting.pk, stream_id)
+        return started
 
     async def _undo(self, undo):
         for what, action in reversed(undo):

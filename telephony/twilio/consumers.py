@@ -29,6 +29,7 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from meetings.models import Meeting
+from streaming.consumers import SkipsDatabaseCleanup
 
 from ..models import TwilioCall
 from . import bridge
@@ -131,7 +132,7 @@ class Uplink:
             await self.layer.group_discard(bridge.consumer_group(self.meeting_id), self.channel)
 
 
-class TwilioMediaConsumer(AsyncWebsocketConsumer):
+class TwilioMediaConsumer(SkipsDatabaseCleanup, AsyncWebsocketConsumer):
     """One Twilio media stream; see the module's docstring."""
 
     # No channel of the consumer's own: the runner is reached through the Uplink's, which outlives
@@ -140,15 +141,8 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
     uplink = None
     ended = False
 
-    async def dispatch(self, message):
-        # Channels closes stale database connections before every message, a round trip through
-        # the one thread all database work shares; at 50 media messages a second a call, the media
-        # would queue behind the sessions' event writes. Media messages touch no database; the
-        # rest (connect, the end) go through database_sync_to_async, which closes them itself.
-        if message["type"] == "websocket.receive":
-            await self.websocket_receive(message)
-        else:
-            await super().dispatch(message)
+    # 50 media messages a second a call would otherwise queue behind the sessions' event writes.
+    no_database = frozenset({"websocket.receive"})
 
     async def connect(self):
         values = parse_qs(self.scope.get("query_string", b"").decode()).get("call") or [""]

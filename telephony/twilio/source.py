@@ -11,10 +11,11 @@ recognizer with its own speaker, rather than one mixed stream: the tracks are al
 so attribution is exact and free (no diarization guesses on a mixed signal), and overlapping
 speech is transcribed on both sides instead of garbling each other.
 
-* ``local`` engine (:class:`LocalTracks`): each track is decoded from mu-law and resampled to
-  PCM 16 kHz (:class:`~.media.MulawDecoder`) and fed to an engine of its own, whose speaker is
-  that track's party; the engines share one insight pipeline, so questions, action items, topics
-  and the summary cover the whole conversation, once.
+* ``local``, ``deepgram`` and ``assemblyai`` engines (:class:`LocalTracks`): each track is decoded
+  from mu-law and resampled to PCM 16 kHz (:class:`~.media.MulawDecoder`) and fed to an engine of
+  its own, whose speaker is that track's party (a cloud engine opens one provider socket per
+  track, without diarization); the engines share one insight pipeline, so questions, action
+  items, topics and the summary cover the whole conversation, once.
 * ``symbl`` engine (:class:`SymblTracks`): one Streaming API connection per track, each with
   ``speechRecognition {"encoding": "MULAW", "sampleRateHertz": 8000}`` and that track's
   ``speaker`` in its ``start_request``; Twilio's mu-law goes out untouched, ~100 ms (800 bytes) a
@@ -170,7 +171,9 @@ class _SharedPipeline:
 
 
 class LocalTracks:
-    """One local engine per track (see the module's docstring); the runner's engine takes the caller."""
+    """One engine per track, fed PCM 16 kHz (see the module's docstring), for every engine but
+    Symbl's: the local engine, and the cloud engines (one provider socket per track, with its
+    party as the speaker); the runner's engine takes the caller."""
 
     def __init__(self, engine, call, emit):
         self.primary = engine
@@ -232,7 +235,7 @@ class LocalTracks:
                 await self.engines[track].send_audio(tail)
         for track, engine in self.engines.items():
             if engine is not self.primary:
-                await engine.transcriber.flush()
+                await engine.flush()
         await self.primary.close()
 
 

@@ -30,6 +30,13 @@ default the Endgame dialogue of ``tests/data/audio/endgame_nagg_nell.flac`` with
 times; words timed by :func:`tests.fakes.deepgram.script_words`), each word due when the audio received passes it; turns
 leave ``latency_ms`` / ``speed`` after the audio that ends them.
 
+Each connection hears its audio (:class:`tests.fakes.listening.Heard`): a line of the script is
+recognized only where the audio carries speech, and a connection whose audio is a replay of an
+earlier one's (a client reconnecting) recognizes from that point of the recording, its times
+counting from its own first audio. ``drop_after_s`` drops a streaming connection once it received
+that much audio (``drops`` connections, None: every one) with ``drop_code`` 1011 (a close frame,
+no ``Error`` message: a server fault) or 1006 (the TCP connection cut); turns not yet sent are lost.
+
 Session errors, as AssemblyAI sends them: an ``Error`` frame ``{"type": "Error", "error_code", "error"}``,
 then a close with that code: a missing or wrong key → 1008 "Unauthorized Connection: …"; a frame
 outside 50–1,000 ms → 3007 "Input Duration Violation"; audio sent faster than ``speed`` × real time
@@ -50,6 +57,7 @@ from aiohttp import WSMsgType, web
 
 from .deepgram import DEFAULT_SCRIPT, load_timed_script, script_words
 from .http import LoopbackFake, json_error, serve_main
+from .listening import Heard, drop_connection
 
 BAD_KEY = "Authentication error, API token missing/invalid"
 ENCODINGS = {"pcm_s16le": 2, "pcm_mulaw": 1}
@@ -68,7 +76,7 @@ class AssemblyAIFake(LoopbackFake):
     name = "assemblyai"
 
     def __init__(self, *, api_key="parley-dev-assemblyai-key", script=None, speed=1.0, latency_ms=300, rtf=0.1,
-                 burst_s=10.0):
+                 burst_s=10.0, drop_after_s=None, drops=None, drop_code=1011):
         super().__init__()
         self.api_key = api_key
         self.script = load_timed_script(script or DEFAULT_SCRIPT)
@@ -80,6 +88,9 @@ class AssemblyAIFake(LoopbackFake):
         self.jobs = {}  # transcript id -> transcript object
         self.uploads = {}  # upload id -> bytes
         self.sessions = []  # streaming: {"query", "messages": [client JSON], "frames_ms": [...], "close"}
+        self.heard = []  # every streaming connection's audio (Heard)
+        self.drop_after_s, self.drops, self.drop_code = drop_after_s, drops, drop_code
+        self.dropped = 0  # streaming connections dropped
 
     def routes(self):
         return [web.get("/v2/transcript", self.list_transcripts), web.post("/v2/upload", self.upload),
@@ -171,9 +182,9 @@ class AssemblyAIFake(LoopbackFake):
                             error=fields.get("error"))
 
     @staticmethod
-    def _word(w, speaker_labels, *, formatted=True, final=None):
-        word = {"text": w.punctuated if formatted else w.word, "start": round(w.start * 1000),
-                "end": round(w.end * 1000), "confidence": 0.95}
+    def _word(w, speaker_labels, *, formatted=True, final=None, offset=0.0):
+        word = {"text": w.punctuated if formatted else w.word, "start": round((w.start - offset) * 1000),
+                "end": round((w.end - offset) * 1000), "confidence": 0.95}
         if final is not None:
             word["word_is_final"] = final
         elif speaker_labels:
@@ -225,17 +236,21 @@ class AssemblyAIFake(LoopbackFake):
         lines = script_words(self.script)
         sent = [0] * len(lines)  # per line: words already ended in a turn
         heard_partial = [0] * len(lines)
-        received = 0
+        heard = Heard(encoding, rate, earlier=self.heard)
+        self.heard.append(heard)
+        located = False
         outbox = asyncio.Queue()
         sender = asyncio.create_task(self._send_loop(ws, outbox))
 
+        order = {}  # script line -> its turn_order: the session's turns numbered from 0
+
         def turn(n, words, *, end, formatted=False):
-            payload = {"turn_order": n, "turn_is_formatted": formatted, "end_of_turn": end,
+            payload = {"turn_order": order.setdefault(n, len(order)), "turn_is_formatted": formatted, "end_of_turn": end,
                        "transcript": " ".join(w.punctuated if formatted else w.word
                                               for w in words if end or w is not words[-1]),
                        "end_of_turn_confidence": 0.9 if end else 0.05,
-                       "words": [self._word(w, False, formatted=formatted, final=end or w is not words[-1])
-                                 for w in words],
+                       "words": [self._word(w, False, formatted=formatted, final=end or w is not words[-1],
+                                            offset=heard.offset_s) for w in words],
                        "utterance": " ".join(w.punctuated if formatted else w.word for w in words) if end else "",
                        "type": "Turn"}
             if speaker_labels:
@@ -248,23 +263,37 @@ class AssemblyAIFake(LoopbackFake):
                 turn(n, words, end=True, formatted=True)
 
         def advance(*, flush=False):
-            clock = received / bytes_per_second
+            nonlocal located
+            if heard.offset_s is None:
+                return  # not located in the recording yet
+            if not located:
+                # A replay: what was said before this connection's audio is not in it.
+                located = True
+                for n, line in enumerate(lines):
+                    sent[n] = sum(w.start < heard.offset_s for w in line)
+            clock = heard.clock
             for n, line in enumerate(lines):
                 if sent[n] == len(line):
                     continue
                 if line[0].start > clock:
                     break
-                heard = [w for w in line if w.end <= clock]
-                if clock >= line[-1].end + silence_s or (flush and heard):
-                    end_turn(n, line if clock >= line[-1].end else heard)
+                if not heard.speech_in(line[sent[n]].start, min(line[-1].end, clock)):
+                    if clock >= line[-1].end:
+                        sent[n] = len(line)  # not said in this audio: nothing to recognize
+                        continue
+                    break
+                rest = line[sent[n]:]
+                said = [w for w in rest if w.end <= clock]
+                if clock >= line[-1].end + silence_s or (flush and said):
+                    end_turn(n, rest if clock >= line[-1].end else said)
                     sent[n] = len(line)
                     continue
-                if len(heard) > heard_partial[n]:
-                    heard_partial[n] = len(heard)
-                    turn(n, heard, end=False)
+                if len(said) > heard_partial[n]:
+                    heard_partial[n] = len(said)
+                    turn(n, said, end=False)
                 break
 
-        close = (1000, "")
+        close, dropped = (1000, ""), False
         try:
             while True:
                 try:
@@ -278,13 +307,16 @@ class AssemblyAIFake(LoopbackFake):
                         close = (3007, f"Input Duration Error: Input Duration Violation: {frame_ms:.1f} ms. "
                                        "Expected between 50 and 1000 ms")
                         break
-                    received += len(msg.data)
+                    heard.hear(msg.data)
                     elapsed = time.monotonic() - started
-                    if received / bytes_per_second > self.speed * elapsed + self.burst_s:
+                    if heard.received_s > self.speed * elapsed + self.burst_s:
                         close = (3007, f"Audio Transmission Rate Exceeded: Received "
-                                       f"{received / bytes_per_second:.1f} sec. audio in {elapsed:.1f} sec")
+                                       f"{heard.received_s:.1f} sec. audio in {elapsed:.1f} sec")
                         break
                     advance()
+                    if self._drop_due(heard):
+                        close, dropped = (self.drop_code, ""), True
+                        break
                 elif msg.type == WSMsgType.TEXT:
                     try:
                         message = json.loads(msg.data)
@@ -293,6 +325,8 @@ class AssemblyAIFake(LoopbackFake):
                         break
                     record["messages"].append(message)
                     kind = message.get("type") if isinstance(message, dict) else None
+                    if kind in ("Terminate", "ForceEndpoint"):
+                        heard.hear(b"", last=True)
                     if kind == "Terminate":
                         advance(flush=True)
                         break
@@ -303,9 +337,11 @@ class AssemblyAIFake(LoopbackFake):
                         break
                 else:
                     return ws
-            if close[0] == 1000:
+            if dropped:
+                drop_connection(request, outbox, sender, close[0])
+            elif close[0] == 1000:
                 outbox.put_nowait((None, {"type": "Termination",
-                                          "audio_duration_seconds": round(received / bytes_per_second, 2),
+                                          "audio_duration_seconds": round(heard.received_s, 2),
                                           "session_duration_seconds": round(time.monotonic() - started, 2)}))
             else:
                 outbox.put_nowait((None, {"type": "Error", "error_code": close[0], "error": close[1]}))
@@ -316,6 +352,14 @@ class AssemblyAIFake(LoopbackFake):
                 await ws.close(code=close[0], message=close[1][:120].encode())
             record["close"] = close
         return ws
+
+    def _drop_due(self, heard):
+        if self.drop_after_s is None or heard.received_s < self.drop_after_s:
+            return False
+        if self.drops is not None and self.dropped >= self.drops:
+            return False
+        self.dropped += 1
+        return True
 
     @staticmethod
     async def _send_loop(ws, outbox):

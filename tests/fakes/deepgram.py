@@ -26,6 +26,14 @@ that recording), each word due when the audio received passes its time, as a rea
 appearance, as Deepgram's diarization numbers them. Live results leave ``latency_ms`` (divided by
 ``speed``) after the audio that completes them, Deepgram's processing time.
 
+Each connection hears its audio (:class:`tests.fakes.listening.Heard`): a line of the script is
+recognized only where the audio carries speech, and a connection whose audio is a replay of an
+earlier one's (a client reconnecting) recognizes from that point of the recording, its times
+counting from its own first audio. ``drop_after_s`` drops a live connection once it received that
+much audio (``drops`` connections, None: every one) with ``drop_code`` 1011 (a close frame, as
+Deepgram's server errors) or 1006 (the TCP connection cut, no close frame); results not yet sent
+are lost, as in a real drop.
+
 Refusals, as Deepgram answers them (HTTP errors before the WebSocket upgrade, JSON bodies
 ``{"err_code", "err_msg", "request_id"}`` and a ``dg-error`` header): a missing or wrong key → 401
 ``INVALID_AUTH`` "Invalid credentials."; a model/language combination not offered → 400 "No such
@@ -49,6 +57,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from .http import LoopbackFake, json_error, serve_main
+from .listening import Heard, drop_connection
 from .symbl import DATA, Line, load_script
 
 # The Endgame dialogue with each turn's measured start and end in the recording
@@ -133,16 +142,16 @@ class Options:
 class Stream:
     """One live connection's state: the audio clock and what was sent of the script."""
 
-    def __init__(self, ws, lines, options, bytes_per_second, interim, endpointing_s, utterance_end_s, vad_events):
+    def __init__(self, ws, lines, options, heard, interim, endpointing_s, utterance_end_s, vad_events):
         self.ws = ws
         self.lines = lines
         self.options = options
-        self.bytes_per_second = bytes_per_second
+        self.heard = heard
         self.interim = interim
         self.endpointing_s = endpointing_s  # None: endpointing off
         self.utterance_end_s = utterance_end_s  # None: no UtteranceEnd
         self.vad_events = vad_events
-        self.received = 0
+        self.located = False  # the words before the connection's offset in the recording are skipped
         self.next_word = [0] * len(lines)  # per line: words already sent as final
         self.interim_sent = set()
         self.speech_started = set()
@@ -152,14 +161,20 @@ class Stream:
 
     @property
     def clock(self):
-        return self.received / self.bytes_per_second
+        """The recording's time (s) the audio has reached."""
+        return self.heard.clock or 0.0
+
+    @property
+    def offset(self):
+        """Where this connection's audio starts in the recording (s): its times count from there."""
+        return self.heard.offset_s or 0.0
 
 
 class DeepgramFake(LoopbackFake):
     name = "deepgram"
 
     def __init__(self, *, api_key="parley-dev-deepgram-key", project="Parley test project", script=None, speed=1.0,
-                 latency_ms=150, rtf=0.05, idle_timeout_s=10.0):
+                 latency_ms=150, rtf=0.05, idle_timeout_s=10.0, drop_after_s=None, drops=None, drop_code=1011):
         super().__init__()
         self.api_key = api_key
         self.projects = [{"project_id": str(uuid.uuid4()), "name": project}]
@@ -171,6 +186,9 @@ class DeepgramFake(LoopbackFake):
         self.listen_requests = []  # (kind "live" | "prerecorded", query dict)
         self.client_messages = []  # JSON messages received on live sockets
         self.closes = []  # (close code, reason) of live sockets
+        self.heard = []  # every live connection's audio (Heard)
+        self.drop_after_s, self.drops, self.drop_code = drop_after_s, drops, drop_code
+        self.dropped = 0  # live connections dropped
 
     def routes(self):
         return [web.get("/v1/projects", self.list_projects), web.post("/v1/listen", self.prerecorded),
@@ -201,10 +219,11 @@ class DeepgramFake(LoopbackFake):
                 "duration": round(duration, 3), "channels": 1, "models": [model_id],
                 "model_info": {model_id: {"name": f"general-{options.model}", "version": "2025-01-01.0", "arch": options.model}}}
 
-    def _words(self, words, options):
+    def _words(self, words, options, offset=0.0):
         out = []
         for w in words:
-            word = {"word": w.word, "start": w.start, "end": w.end, "confidence": 0.97}
+            word = {"word": w.word, "start": round(w.start - offset, 3), "end": round(w.end - offset, 3),
+                    "confidence": 0.97}
             if options.punctuate or options.smart_format:
                 word["punctuated_word"] = w.punctuated
             if options.diarize:
@@ -261,12 +280,14 @@ class DeepgramFake(LoopbackFake):
         self.listen_requests.append(("live", dict(request.query)))
         ws = web.WebSocketResponse(max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
-        stream = Stream(ws, script_words(self.script), options, rate * RAW_ENCODINGS.get(encoding, 2) * channels,
+        heard = Heard(encoding, rate * channels, earlier=self.heard)
+        self.heard.append(heard)
+        stream = Stream(ws, script_words(self.script), options, heard,
                         _flag(request, "interim_results"),
                         None if endpointing == "false" else int(endpointing) / 1000,
                         int(utterance_end) / 1000 if utterance_end else None, _flag(request, "vad_events"))
         sender = asyncio.create_task(self._send_loop(stream))
-        close = (1000, "")
+        close, dropped = (1000, ""), False
         try:
             while True:
                 try:
@@ -275,8 +296,11 @@ class DeepgramFake(LoopbackFake):
                     close = (1011, NET0001)
                     break
                 if msg.type == WSMsgType.BINARY:
-                    stream.received += len(msg.data)
-                    self._advance(stream)
+                    if stream.heard.hear(msg.data):
+                        self._advance(stream)
+                    if self._drop_due(stream):
+                        close, dropped = (self.drop_code, ""), True
+                        break
                 elif msg.type == WSMsgType.TEXT:
                     try:
                         message = json.loads(msg.data)
@@ -284,12 +308,14 @@ class DeepgramFake(LoopbackFake):
                         message = {}
                     self.client_messages.append(message)
                     kind = message.get("type") if isinstance(message, dict) else None
+                    if kind in ("CloseStream", "Finalize"):
+                        stream.heard.hear(b"", last=True)
                     if kind == "CloseStream":
                         self._advance(stream, flush=True)
                         if stream.utterance_end_due is not None:
                             self._utterance_end(stream)
                         stream.outbox.put_nowait(("frame", {"type": "Metadata", **self._metadata(
-                            options, stream.request_id, stream.clock)}))
+                            options, stream.request_id, stream.heard.received_s)}))
                         break
                     if kind == "Finalize":
                         if not self._advance(stream, finalize=True):
@@ -301,14 +327,24 @@ class DeepgramFake(LoopbackFake):
                 else:
                     return ws  # the client went away
         finally:
+            if dropped:
+                drop_connection(request, stream.outbox, sender, close[0])
             stream.outbox.put_nowait(("close", close))
             await asyncio.gather(sender, return_exceptions=True)
             self.closes.append(close)
         return ws
 
+    def _drop_due(self, stream):
+        if self.drop_after_s is None or stream.heard.received_s < self.drop_after_s:
+            return False
+        if self.drops is not None and self.dropped >= self.drops:
+            return False
+        self.dropped += 1
+        return True
+
     async def _send_loop(self, stream):
-        """Frames leave ``latency_ms / speed`` after they were produced, in order."""
-        delay = self.latency_ms / 1000 / self.speed
+        """Frames leave when due (``latency_ms / speed`` after they were produced, see
+        :meth:`_queue`), in order."""
         while True:
             kind, item = await stream.outbox.get()
             if kind == "close":
@@ -326,13 +362,13 @@ class DeepgramFake(LoopbackFake):
         stream.outbox.put_nowait(("frame", (due, frame)))
 
     def _results(self, stream, words, *, is_final, speech_final=False, from_finalize=False):
-        start = words[0].start if words else round(stream.clock, 3)
+        start = words[0].start if words else stream.clock
         frame = {"type": "Results", "channel_index": [0, 1],
                  "duration": round(words[-1].end - start, 3) if words else 0.0,
-                 "start": start, "is_final": is_final, "speech_final": speech_final,
+                 "start": round(start - stream.offset, 3), "is_final": is_final, "speech_final": speech_final,
                  "channel": {"alternatives": [{"transcript": self._transcript(words, stream.options),
                                                "confidence": 0.97,
-                                               "words": self._words(words, stream.options)}]},
+                                               "words": self._words(words, stream.options, stream.offset)}]},
                  "metadata": {"request_id": stream.request_id,
                               "model_info": {"name": f"general-{stream.options.model}", "version": "2025-01-01.0",
                                              "arch": stream.options.model},
@@ -343,15 +379,22 @@ class DeepgramFake(LoopbackFake):
 
     def _utterance_end(self, stream):
         last = max((line[i - 1].end for line, i in zip(stream.lines, stream.next_word) if i), default=0.0)
-        self._queue(stream, {"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": last})
+        self._queue(stream, {"type": "UtteranceEnd", "channel": [0, 1],
+                             "last_word_end": round(max(0.0, last - stream.offset), 3)})
         stream.utterance_end_due = None
 
     def _advance(self, stream, *, flush=False, finalize=False):
         """Send what the audio clock has reached: interim results, final segments, speech_final at
         the endpoint, UtteranceEnd after ``utterance_end_ms`` without words. ``flush``/``finalize``:
         also the words already heard of a line still being spoken. True when a ``from_finalize`` result went out."""
+        if stream.heard.offset_s is None:
+            return False  # not located in the recording yet
         clock = stream.clock
         finalized = False
+        if not stream.located:
+            # A replay: what was said before this connection's audio is not in it.
+            stream.located = True
+            stream.next_word = [sum(w.start < stream.offset for w in line) for line in stream.lines]
         if stream.utterance_end_due is not None:
             following = [line[i].start for line, i in zip(stream.lines, stream.next_word) if i < len(line)]
             if following and following[0] < stream.utterance_end_due and following[0] <= clock:
@@ -364,9 +407,15 @@ class DeepgramFake(LoopbackFake):
                 continue
             if line[0].start > clock:
                 break
+            if not stream.heard.speech_in(line[sent].start, min(line[-1].end, clock)):
+                if clock >= line[-1].end:
+                    stream.next_word[n] = len(line)  # not said in this audio: nothing to recognize
+                    continue
+                break
             if stream.vad_events and n not in stream.speech_started:
                 stream.speech_started.add(n)
-                self._queue(stream, {"type": "SpeechStarted", "channel": [0, 1], "timestamp": line[0].start},
+                self._queue(stream, {"type": "SpeechStarted", "channel": [0, 1],
+                                     "timestamp": round(max(0.0, line[0].start - stream.offset), 3)},
                             processed=False)
             endpoint = line[-1].end + (stream.endpointing_s or 0)
             heard = [w for w in line[sent:] if w.end <= clock]

@@ -22,6 +22,10 @@ class LoopbackFake:
     """One vendor's HTTP API on ``127.0.0.1``; :attr:`requests` holds ``(method, path, status)``."""
 
     name = "fake"
+    client_max_size = 1024**2  # bytes of a request body (aiohttp's default); a fake taking uploads raises it
+    # On stop the port closes at once; open sockets (live WebSockets) get this long (s) before they
+    # are cut, as when a vendor goes away (aiohttp's default would wait 60 s for their clients).
+    shutdown_timeout = 0.5
 
     def __init__(self):
         self.requests = []
@@ -33,12 +37,12 @@ class LoopbackFake:
         raise NotImplementedError
 
     def app(self):
-        app = web.Application(middlewares=[self._record])
+        app = web.Application(client_max_size=self.client_max_size, middlewares=[self._record])
         app.add_routes(self.routes())
         return app
 
     async def start(self, host="127.0.0.1", port=0):
-        self.runner = web.AppRunner(self.app(), handle_signals=False)
+        self.runner = web.AppRunner(self.app(), handle_signals=False, shutdown_timeout=self.shutdown_timeout)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
         await site.start()
@@ -71,8 +75,8 @@ class LoopbackFake:
 
 @contextmanager
 def serving(fake):
-    """Run ``fake`` (anything with ``async start()`` and ``async stop()``, the Symbl emulator too)
-    on its own event loop in a thread until the block ends; yields it, started."""
+    """Run ``fake`` (anything with ``async start()`` and ``async stop()``) on its own event loop in a
+    thread until the block ends; yields it, started."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
     failure = []
@@ -133,8 +137,13 @@ def serve_main(make_fake, argv=None, *, describe, options=(), prog=None):
         parser.add_argument(flag, default=default, help=help_text)
     args = vars(parser.parse_args(argv))
     host, port = args.pop("host"), args.pop("port")
+    serve_forever(make_fake(**args), host, port, describe)
+
+
+def serve_forever(fake, host, port, describe):
+    """Serve ``fake`` on ``host:port`` until interrupted, logging at INFO; print ``describe(fake)``
+    once it listens, so whoever started the process knows where to point Parley."""
     logging.basicConfig(level=logging.INFO)
-    fake = make_fake(**args)
 
     async def serve():
         await fake.start(host, port)

@@ -54,6 +54,8 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
+from .http import LoopbackFake, serve_forever
+
 log = logging.getLogger("symbl-emulator")
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -169,10 +171,16 @@ class Connection:
         return self.received_bytes / self.bytes_per_second
 
 
-class SymblEmulator:
+class SymblEmulator(LoopbackFake):
+    """Symbl's REST and WebSocket APIs on loopback, as the module docstring lists them."""
+
+    name = "symbl"
+    client_max_size = 1024**3  # the Async API takes whole recordings in one POST
+
     def __init__(self, *, app_id="parley-dev", app_secret="parley-dev-secret", token_ttl=86400, script=None,
                  token_429=0, drop_after_finals=None, error_after_finals=None, unknown_after_finals=None,
                  job_seconds=0.3, live_raw_text=False):
+        super().__init__()
         self.app_id, self.app_secret = app_id, app_secret
         self.token_ttl = token_ttl
         self.script = script or load_script()
@@ -191,16 +199,12 @@ class SymblEmulator:
         self.streams = {}  # managed streamId -> Connection while started
         self.endpoint_requests = []  # bodies of POST /v1/endpoint:connect, in order (telephony)
         self.speaker_events = {}  # connectionId -> speaker events POSTed to its eventUrl
-        self.requests = []  # (method, path, status) of every HTTP request and WS handshake
         self.stream_frames = []  # every frame received on streaming sockets: ("text", dict) | ("binary", len)
-        self.runner = None
-        self.port = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def app(self):
-        app = web.Application(client_max_size=1024**3, middlewares=[self._record])
-        app.add_routes([
+    def routes(self):
+        return [
             web.post("/oauth2/token:generate", self.token_generate),
             web.get("/v1/streaming/{connection_id}", self.streaming),
             web.get("/v1/realtime/insights/{connection_id}", self.streaming),
@@ -225,41 +229,23 @@ class SymblEmulator:
             web.post("/v1/managed-stream", self.managed_stream),
             web.post("/v1/stream", self.stream_operation),
             web.get("/session/subscribe/{connection_id}", self.subscribe),
-        ])
-        return app
-
-    async def start(self, host="127.0.0.1", port=0):
-        self.runner = web.AppRunner(self.app(), handle_signals=False)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, host, port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        return self
+        ]
 
     async def stop(self):
         for connection in self.connections.values():
             if connection.player:
                 connection.player.cancel()
-        if self.runner:
-            await self.runner.cleanup()
+        await super().stop()
 
     @property
     def api_url(self):
-        return f"http://127.0.0.1:{self.port}"
+        """What ``SYMBL_API_URL`` is set to."""
+        return self.url
 
     @property
     def ws_url(self):
-        return f"ws://127.0.0.1:{self.port}"
-
-    @web.middleware
-    async def _record(self, request, handler):
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            self.requests.append((request.method, request.path, exc.status))
-            raise
-        self.requests.append((request.method, request.path, response.status))
-        return response
+        """What ``SYMBL_WS_URL`` is set to."""
+        return self.url.replace("http://", "ws://", 1)
 
     # -- auth --------------------------------------------------------------------------------
 
@@ -982,22 +968,16 @@ def main(argv=None):
     parser.add_argument("--live-raw-text", action="store_true",
                         help="stream unpunctuated text; the Conversation API answers the punctuated lines")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
     emulator = SymblEmulator(app_id=args.app_id, app_secret=args.app_secret, token_ttl=args.token_ttl,
                              script=load_script(args.script), drop_after_finals=args.drop_after_finals,
                              error_after_finals=args.error_after_finals, unknown_after_finals=args.unknown_after_finals,
                              live_raw_text=args.live_raw_text)
+    serve_forever(emulator, args.host, args.port, describe)
 
-    async def serve():
-        await emulator.start(args.host, args.port)
-        print(f"Symbl emulator on {emulator.api_url} (SYMBL_API_URL) and {emulator.ws_url} (SYMBL_WS_URL); "
-              f"app id {args.app_id!r}", flush=True)
-        await asyncio.Event().wait()
 
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+def describe(emulator):
+    return (f"Symbl emulator on {emulator.api_url} (SYMBL_API_URL) and {emulator.ws_url} (SYMBL_WS_URL); "
+            f"app id {emulator.app_id!r}")
 
 
 if __name__ == "__main__":

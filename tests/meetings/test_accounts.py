@@ -12,6 +12,7 @@ from meetings import providers
 from meetings.models import AuditEntry, Membership, Provider, ProviderAccount
 from meetings.providers import apply_changes, seed_from_environment, test_connection
 from streaming.engines.symbl import client as symbl_client
+from tests.accounts import provider_account
 from tests.conftest import new_meeting
 from tests.fakes.assemblyai import AssemblyAIFake
 from tests.fakes.deepgram import DeepgramFake
@@ -27,16 +28,8 @@ pytestmark = pytest.mark.django_db
 SID = "AC" + "5f" * 16
 OTHER_SID = "AC" + "a1" * 16
 SYMBL_SECRET = "symbl-app-secret-4711"
-ZOOM = {"account_id": "acme-zoom-account", "client_id": "acme-client", "client_secret": "zoom-secret-4711"}
-
-
-def account(workspace, provider, **values):
-    """An account of ``workspace`` with ``values`` (secret fields encrypted as the form does)."""
-    spec = providers.info(provider)
-    acc = ProviderAccount(workspace=workspace, provider=provider)
-    apply_changes(acc, {k: v for k, v in values.items() if not spec.field(k).secret},
-                  {k: v for k, v in values.items() if spec.field(k).secret})
-    return acc
+ZOOM_CONFIG = {"account_id": "acme-zoom-account", "client_id": "acme-client"}
+ZOOM_SECRETS = {"client_secret": "zoom-secret-4711"}
 
 
 def signed_in(client, user):
@@ -63,7 +56,7 @@ def symbl(settings):
 
 @pytest.fixture
 def zoom(settings):
-    with ZoomFake(**ZOOM).serving() as fake:
+    with ZoomFake(**ZOOM_CONFIG, **ZOOM_SECRETS).serving() as fake:
         settings.ZOOM_OAUTH_URL = fake.oauth_url
         yield fake
 
@@ -96,23 +89,24 @@ def assemblyai(settings):
         yield fake
 
 
-# provider, fake fixture, good values, (wrong field, wrong value), what success says, what the refusal says
+# provider, fake fixture, good config, good secrets, (wrong field, wrong value), what success says, what the
+# refusal says
 CASES = [
-    ("symbl", "symbl", {"app_id": "acme-app", "app_secret": SYMBL_SECRET}, ("app_secret", "not-the-secret"),
+    ("symbl", "symbl", {"app_id": "acme-app"}, {"app_secret": SYMBL_SECRET}, ("app_secret", "not-the-secret"),
      "Symbl issued an access token",
      "Symbl refused the app id or app secret: Unauthorized. Please check the appId and appSecret. (401)"),
-    ("zoom", "zoom", ZOOM,
+    ("zoom", "zoom", ZOOM_CONFIG, ZOOM_SECRETS,
      ("client_secret", "wrong-zoom-secret"), "Zoom issued an access token (valid 3599 s)",
      "Zoom refused the client id or client secret: Invalid client_id or client_secret (401)"),
-    ("twilio", "twilio", {"account_sid": SID, "auth_token": "twilio-token-4711"}, ("auth_token", "wrong-token"),
+    ("twilio", "twilio", {"account_sid": SID}, {"auth_token": "twilio-token-4711"}, ("auth_token", "wrong-token"),
      "Twilio account “Acme calls” is active",
      "Twilio refused the account SID or auth token: Authenticate (401)"),
-    ("meetstream", "meetstream", {"api_key": "meetstream-key-4711"}, ("api_key", "wrong-key"),
+    ("meetstream", "meetstream", {}, {"api_key": "meetstream-key-4711"}, ("api_key", "wrong-key"),
      "MeetStream accepted the API key", "MeetStream refused the API key: Invalid token. (401)"),
-    ("deepgram", "deepgram", {"api_key": "deepgram-key-4711"}, ("api_key", "wrong-key"),
+    ("deepgram", "deepgram", {}, {"api_key": "deepgram-key-4711"}, ("api_key", "wrong-key"),
      "Deepgram accepted the API key (projects: Acme speech)",
      "Deepgram refused the API key: Invalid credentials. (401)"),
-    ("assemblyai", "assemblyai", {"api_key": "assemblyai-key-4711"}, ("api_key", "wrong-key"),
+    ("assemblyai", "assemblyai", {}, {"api_key": "assemblyai-key-4711"}, ("api_key", "wrong-key"),
      "AssemblyAI accepted the API key",
      "AssemblyAI refused the API key: Authentication error, API token missing/invalid (401)"),
 ]
@@ -122,11 +116,11 @@ def test_every_provider_has_a_case_here():
     assert {case[0] for case in CASES} == set(Provider.values) == set(providers.PROVIDERS)
 
 
-@pytest.mark.parametrize("provider,fake,good,wrong,success,refusal", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("provider,fake,config,secrets,wrong,success,refusal", CASES, ids=[c[0] for c in CASES])
 def test_test_connection_succeeds_then_names_the_refused_credential(request, workspace, caplog, provider, fake,
-                                                                    good, wrong, success, refusal):
+                                                                    config, secrets, wrong, success, refusal):
     served = request.getfixturevalue(fake)
-    acc = account(workspace, provider, **good)
+    acc = provider_account(workspace, provider, config, **secrets)
     caplog.set_level(logging.DEBUG)
 
     result = test_connection(acc)
@@ -134,27 +128,27 @@ def test_test_connection_succeeds_then_names_the_refused_credential(request, wor
     acc.refresh_from_db()
     assert acc.last_test_ok is True and acc.last_test_message == result.message and acc.last_test_at
 
-    apply_changes(acc, {k: v for k, v in good.items() if not providers.info(provider).field(k).secret},
-                  {wrong[0]: wrong[1]})
+    apply_changes(acc, config, {wrong[0]: wrong[1]})
     result = test_connection(acc)
     assert not result.ok and result.message == refusal
     acc.refresh_from_db()
     assert acc.last_test_ok is False and acc.last_test_message == refusal
     assert served.requests and served.requests[-1][2] == 401
 
-    secrets = [v for k, v in good.items() if providers.info(provider).field(k).secret] + [wrong[1]]
-    for secret in secrets:
+    for secret in [*secrets.values(), wrong[1]]:
         assert secret not in caplog.text and secret not in acc.last_test_message
 
 
 def test_twilio_returns_the_auth_token_yet_the_result_does_not_carry_it(twilio, workspace):
     # Twilio's account resource includes auth_token: only named fields may reach the message.
-    result = test_connection(account(workspace, "twilio", account_sid=SID, auth_token="twilio-token-4711"))
+    result = test_connection(provider_account(workspace, "twilio", {"account_sid": SID},
+                                              auth_token="twilio-token-4711"))
     assert result.ok and "twilio-token-4711" not in result.message
 
 
 def test_a_malformed_twilio_sid_is_refused_before_asking_twilio(twilio, workspace):
-    result = test_connection(account(workspace, "twilio", account_sid="AC123", auth_token="twilio-token-4711"))
+    result = test_connection(provider_account(workspace, "twilio", {"account_sid": "AC123"},
+                                              auth_token="twilio-token-4711"))
     assert not result.ok and "account SID AC123 is not AC followed by 32 hexadecimal digits" in result.message
     assert not twilio.requests
 
@@ -167,23 +161,22 @@ def test_the_twilio_fake_answers_404_for_an_account_the_credentials_do_not_own(t
 
 
 def test_a_wrong_zoom_account_id_is_named(zoom, workspace):
-    result = test_connection(account(workspace, "zoom", account_id="not-acme", client_id="acme-client",
-                                     client_secret="zoom-secret-4711"))
+    result = test_connection(provider_account(workspace, "zoom", {**ZOOM_CONFIG, "account_id": "not-acme"},
+                                              **ZOOM_SECRETS))
     assert not result.ok and result.message == "Zoom refused the account id: Invalid account_id (400)"
 
 
 def test_zoom_says_whether_the_webhook_secret_token_is_set(zoom, workspace):
-    values = dict(ZOOM)
-    acc = account(workspace, "zoom", **values)
+    acc = provider_account(workspace, "zoom", ZOOM_CONFIG, **ZOOM_SECRETS)
     assert "Webhook secret token: not set" in test_connection(acc).message
-    apply_changes(acc, values, {"webhook_secret_token": "zoom-webhook-4711"})
+    apply_changes(acc, ZOOM_CONFIG, {"webhook_secret_token": "zoom-webhook-4711"})
     message = test_connection(acc).message
     assert "Webhook secret token: set; Zoom checks it when it calls us" in message
     assert "zoom-webhook-4711" not in message
 
 
 def test_a_missing_required_field_is_named_without_a_request(zoom, workspace):
-    result = test_connection(account(workspace, "zoom", account_id="acme-zoom-account", client_id="acme-client"))
+    result = test_connection(provider_account(workspace, "zoom", ZOOM_CONFIG))
     assert not result.ok and result.message == "a required field is not set: client secret"
     assert not zoom.requests
 
@@ -191,7 +184,7 @@ def test_a_missing_required_field_is_named_without_a_request(zoom, workspace):
 def test_an_unreachable_provider_says_where_and_why(settings, workspace):
     port = free_port()
     settings.DEEPGRAM_API_URL = f"http://127.0.0.1:{port}"
-    result = test_connection(account(workspace, "deepgram", api_key="deepgram-key-4711"))
+    result = test_connection(provider_account(workspace, "deepgram", api_key="deepgram-key-4711"))
     assert not result.ok
     assert result.message.startswith(f"could not reach http://127.0.0.1:{port}/v1/projects : ")
     assert "refused" in result.message.lower()
@@ -199,7 +192,7 @@ def test_an_unreachable_provider_says_where_and_why(settings, workspace):
 
 def test_an_unreachable_symbl_says_so(settings, workspace):
     settings.SYMBL_API_URL = f"http://127.0.0.1:{free_port()}"
-    result = test_connection(account(workspace, "symbl", app_id="acme-app", app_secret=SYMBL_SECRET))
+    result = test_connection(provider_account(workspace, "symbl", {"app_id": "acme-app"}, app_secret=SYMBL_SECRET))
     assert not result.ok
     assert result.message.startswith(f"Symbl could not be reached at {settings.SYMBL_API_URL}: ConnectError")
 
@@ -221,7 +214,7 @@ def test_secrets_are_encrypted_at_rest(admin, workspace):
 # -- the write-only form ----------------------------------------------------------------------------
 
 def test_a_stored_secret_is_shown_as_set_and_never_rendered(admin, workspace):
-    account(workspace, "zoom", **ZOOM)
+    provider_account(workspace, "zoom", ZOOM_CONFIG, **ZOOM_SECRETS)
     page = admin.get("/workspace/accounts/zoom/").content.decode()
     assert "zoom-secret-4711" not in page
     assert 'id="set-client_secret"' in page and 'id="set-webhook_secret_token"' not in page
@@ -231,7 +224,7 @@ def test_a_stored_secret_is_shown_as_set_and_never_rendered(admin, workspace):
 
 
 def test_a_blank_secret_keeps_the_stored_one_and_clear_removes_it(admin, workspace):
-    account(workspace, "zoom", **ZOOM)
+    provider_account(workspace, "zoom", ZOOM_CONFIG, **ZOOM_SECRETS)
     admin.post("/workspace/accounts/zoom/", {"account_id": "acme-zoom-account", "client_id": "new-client",
                                              "client_secret": ""})
     acc = ProviderAccount.objects.get(workspace=workspace, provider="zoom")
@@ -246,7 +239,7 @@ def test_a_blank_secret_keeps_the_stored_one_and_clear_removes_it(admin, workspa
 
 
 def test_a_new_value_and_clear_together_are_refused(admin, workspace):
-    account(workspace, "deepgram", api_key="deepgram-key-4711")
+    provider_account(workspace, "deepgram", api_key="deepgram-key-4711")
     response = admin.post("/workspace/accounts/deepgram/", {"api_key": "another-key", "clear_api_key": "on"})
     assert response.status_code == 200
     assert "Enter a new value or clear the stored one, not both." in response.content.decode()
@@ -261,9 +254,9 @@ def test_a_malformed_twilio_sid_is_a_form_error(admin, workspace):
 
 
 def test_the_list_shows_each_provider_status_and_last_test(admin, workspace, deepgram):
-    acc = account(workspace, "deepgram", api_key="wrong-key")
+    acc = provider_account(workspace, "deepgram", api_key="wrong-key")
     test_connection(acc)
-    account(workspace, "zoom", client_id="acme-client")
+    provider_account(workspace, "zoom", {"client_id": "acme-client"})
     page = admin.get("/workspace/accounts/").content.decode()
     for spec in providers.PROVIDERS.values():
         assert f'id="account-{spec.slug}"' in page
@@ -273,7 +266,7 @@ def test_the_list_shows_each_provider_status_and_last_test(admin, workspace, dee
 
 
 def test_the_test_button_runs_the_check_and_shows_the_result(admin, workspace, meetstream):
-    account(workspace, "meetstream", api_key="meetstream-key-4711")
+    provider_account(workspace, "meetstream", api_key="meetstream-key-4711")
     response = admin.post("/workspace/accounts/meetstream/test/", follow=True)
     page = response.content.decode()
     assert '<p class="flash success">Test connection: MeetStream accepted the API key.' in page
@@ -295,7 +288,7 @@ def test_an_unknown_provider_is_404(admin):
 @pytest.mark.parametrize("who", ["alice", "dana"])
 def test_members_and_reviewers_are_refused(request, client, workspace, who):
     signed_in(client, request.getfixturevalue(who))
-    account(workspace, "deepgram", api_key="deepgram-key-4711")
+    provider_account(workspace, "deepgram", api_key="deepgram-key-4711")
     assert client.get("/workspace/accounts/").status_code == 403
     assert client.get("/workspace/accounts/deepgram/").status_code == 403
     assert client.post("/workspace/accounts/deepgram/", {"api_key": "mine-now"}).status_code == 403
@@ -311,7 +304,7 @@ def test_anonymous_goes_to_the_login_page(client):
 
 def test_another_workspaces_admin_sees_and_changes_only_their_own(client, workspace, bob, other_workspace):
     Membership.objects.filter(user=bob).update(role="admin")
-    account(workspace, "symbl", app_id="acme-app", app_secret=SYMBL_SECRET)
+    provider_account(workspace, "symbl", {"app_id": "acme-app"}, app_secret=SYMBL_SECRET)
     signed_in(client, bob)
     page = client.get("/workspace/accounts/symbl/").content.decode()
     assert "acme-app" not in page and 'id="set-app_secret"' not in page
@@ -323,7 +316,7 @@ def test_another_workspaces_admin_sees_and_changes_only_their_own(client, worksp
 
 
 def test_get_on_the_test_and_remove_actions_is_refused(admin, workspace):
-    account(workspace, "deepgram", api_key="deepgram-key-4711")
+    provider_account(workspace, "deepgram", api_key="deepgram-key-4711")
     assert admin.get("/workspace/accounts/deepgram/test/").status_code == 405
     assert admin.get("/workspace/accounts/deepgram/remove/").status_code == 405
     assert ProviderAccount.objects.filter(provider="deepgram").exists()
@@ -351,7 +344,7 @@ def test_changes_and_removal_are_audited_with_field_names_only(admin, workspace)
 # -- seeding from the environment ----------------------------------------------------------------------
 
 def test_the_environment_seeds_accounts_the_workspace_lacks(workspace):
-    existing = account(workspace, "deepgram", api_key="set-by-an-admin")
+    existing = provider_account(workspace, "deepgram", api_key="set-by-an-admin")
     environ = {"SYMBL_APP_ID": "env-app", "SYMBL_APP_SECRET": "env-symbl-secret", "ZOOM_CLIENT_ID": " env-client ",
                "DEEPGRAM_API_KEY": "env-deepgram-key", "TWILIO_AUTH_TOKEN": ""}
     created = seed_from_environment(workspace, environ)
@@ -404,10 +397,10 @@ def test_symbl_credentials_are_the_meetings_workspace_account(alice, workspace, 
     with pytest.raises(NotConfigured, match="No Symbl app id and secret are set for workspace “Acme”: an "
                                             "admin sets them under Workspace → Provider accounts."):
         symbl_credentials(meeting)
-    account(other_workspace, "symbl", app_id="globex-app", app_secret="globex-secret")
+    provider_account(other_workspace, "symbl", {"app_id": "globex-app"}, app_secret="globex-secret")
     with pytest.raises(NotConfigured):
         symbl_credentials(meeting)
-    acc = account(workspace, "symbl", app_id="acme-app")
+    acc = provider_account(workspace, "symbl", {"app_id": "acme-app"})
     with pytest.raises(NotConfigured, match="workspace “Acme”"):
         symbl_credentials(meeting)
     apply_changes(acc, {"app_id": "acme-app"}, {"app_secret": SYMBL_SECRET})
@@ -416,17 +409,17 @@ def test_symbl_credentials_are_the_meetings_workspace_account(alice, workspace, 
 
 # -- each fake runs as its own process, as a developer starts it ------------------------------------------
 
-@pytest.mark.parametrize("module,setting,path,provider,values", [
-    ("zoom", "ZOOM_OAUTH_URL", "", "zoom", {"account_id": "parley-dev-account", "client_id": "parley-dev-client",
-                                            "client_secret": "parley-dev-client-secret"}),
-    ("twilio", "TWILIO_API_URL", "", "twilio", {"account_sid": "AC" + "0123456789abcdef" * 2,
-                                                "auth_token": "parley-dev-auth-token"}),
-    ("meetstream", "MEETSTREAM_API_URL", "/api/v1", "meetstream", {"api_key": "parley-dev-meetstream-key"}),
-    ("deepgram", "DEEPGRAM_API_URL", "", "deepgram", {"api_key": "parley-dev-deepgram-key"}),
-    ("assemblyai", "ASSEMBLYAI_API_URL", "", "assemblyai", {"api_key": "parley-dev-assemblyai-key"}),
+@pytest.mark.parametrize("module,setting,path,provider,config,secrets", [
+    ("zoom", "ZOOM_OAUTH_URL", "", "zoom", {"account_id": "parley-dev-account", "client_id": "parley-dev-client"},
+     {"client_secret": "parley-dev-client-secret"}),
+    ("twilio", "TWILIO_API_URL", "", "twilio", {"account_sid": "AC" + "0123456789abcdef" * 2},
+     {"auth_token": "parley-dev-auth-token"}),
+    ("meetstream", "MEETSTREAM_API_URL", "/api/v1", "meetstream", {}, {"api_key": "parley-dev-meetstream-key"}),
+    ("deepgram", "DEEPGRAM_API_URL", "", "deepgram", {}, {"api_key": "parley-dev-deepgram-key"}),
+    ("assemblyai", "ASSEMBLYAI_API_URL", "", "assemblyai", {}, {"api_key": "parley-dev-assemblyai-key"}),
 ])
 def test_each_fake_runs_as_a_process_with_its_dev_credentials(settings, workspace, tmp_path, module, setting, path,
-                                                              provider, values):
+                                                              provider, config, secrets):
     import subprocess
     import sys
 
@@ -439,7 +432,7 @@ def test_each_fake_runs_as_a_process_with_its_dev_credentials(settings, workspac
     try:
         wait_port(port)
         setattr(settings, setting, f"http://127.0.0.1:{port}{path}")
-        result = test_connection(account(workspace, provider, **values))
+        result = test_connection(provider_account(workspace, provider, config, **secrets))
         assert result.ok, result.message
     finally:
         process.terminate()

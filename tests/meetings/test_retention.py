@@ -13,11 +13,12 @@ from django.utils import timezone
 
 from meetings import retention, search
 from meetings.importers import import_file
-from meetings.models import (ApiToken, AuditEntry, DeletionRecord, Insight, Meeting, MeetingEvent, ProviderAccount,
-                             RemoteDeletion, SearchEntry, Speaker, Topic, Utterance)
+from meetings.models import (ApiToken, AuditEntry, DeletionRecord, Insight, Meeting, MeetingEvent, RemoteDeletion,
+                             SearchEntry, Speaker, Topic, Utterance)
 from meetings.tasks import apply_retention
 from streaming.engines.symbl import client as symbl_client
 from streaming.models import SymblSession
+from tests.accounts import provider_account
 from tests.conftest import DATA, new_meeting
 from tests.fakes.http import serving
 from tests.fakes.meetstream import MeetStreamFake
@@ -206,9 +207,7 @@ def symbl(settings, workspace):
     emulator = SymblEmulator(app_id=SYMBL_ID, app_secret=SYMBL_SECRET)
     with serving(emulator):
         settings.SYMBL_API_URL, settings.SYMBL_WS_URL = emulator.api_url, emulator.ws_url
-        account = ProviderAccount(workspace=workspace, provider="symbl", config={"app_id": SYMBL_ID})
-        account.set_secrets({"app_secret": SYMBL_SECRET})
-        account.save()
+        provider_account(workspace, "symbl", {"app_id": SYMBL_ID}, app_secret=SYMBL_SECRET)
         symbl_client._TOKENS.clear()
         yield emulator
         symbl_client._TOKENS.clear()
@@ -219,9 +218,7 @@ def meetstream(settings, workspace):
     fake = MeetStreamFake(api_key=MEETSTREAM_KEY, data={"bot-7f3a"})
     with serving(fake):
         settings.MEETSTREAM_API_URL = fake.api_url
-        account = ProviderAccount(workspace=workspace, provider="meetstream")
-        account.set_secrets({"api_key": MEETSTREAM_KEY})
-        account.save()
+        provider_account(workspace, "meetstream", api_key=MEETSTREAM_KEY)
         yield fake
 
 
@@ -269,9 +266,7 @@ def test_the_meetstream_deleter_uses_the_workspace_key_and_reads_the_answers(wor
     meetstream.fail_next = 1
     with pytest.raises(retention.RemoteDeletionError, match="HTTP 500: Internal server error"):
         retention.delete_meetstream_bot(workspace, "bot-other")
-    account = ProviderAccount.objects.get(provider="meetstream")
-    account.set_secrets({"api_key": "wrong"})
-    account.save()
+    account = provider_account(workspace, "meetstream", api_key="wrong")
     with pytest.raises(retention.RemoteDeletionError, match="HTTP 401: Invalid token"):
         retention.delete_meetstream_bot(workspace, "bot-other")
     account.delete()

@@ -8,17 +8,11 @@ from django.core.management import CommandError, call_command
 
 from meetings.crypto import SecretError
 from meetings.models import ProviderAccount
-from meetings.providers import apply_changes
+from tests.accounts import provider_account
 
 pytestmark = pytest.mark.django_db
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-
-
-def stored(workspace, provider, **secrets):
-    account = ProviderAccount(workspace=workspace, provider=provider)
-    apply_changes(account, {}, secrets)
-    return account
 
 
 def rotate():
@@ -29,8 +23,8 @@ def rotate():
 
 def test_with_two_keys_every_secret_moves_to_the_new_one(settings, workspace, other_workspace):
     settings.ENCRYPTION_KEY = OLD
-    deepgram = stored(workspace, "deepgram", api_key="deepgram-key-4711")
-    zoom = stored(other_workspace, "zoom", client_secret="zoom-secret-4711", webhook_secret_token="hook-4711")
+    deepgram = provider_account(workspace, "deepgram", api_key="deepgram-key-4711")
+    zoom = provider_account(other_workspace, "zoom", client_secret="zoom-secret-4711", webhook_secret_token="hook-4711")
     empty = ProviderAccount.objects.create(workspace=workspace, provider="symbl", config={"app_id": "acme-app"})
     before = {a.pk: a.encrypted_secrets for a in (deepgram, zoom)}
 
@@ -51,7 +45,7 @@ def test_with_two_keys_every_secret_moves_to_the_new_one(settings, workspace, ot
 def test_without_rotation_dropping_the_old_key_loses_the_secrets(settings, workspace):
     # What the command exists for: the same steps minus the rotation fail.
     settings.ENCRYPTION_KEY = OLD
-    account = stored(workspace, "deepgram", api_key="deepgram-key-4711")
+    account = provider_account(workspace, "deepgram", api_key="deepgram-key-4711")
     settings.ENCRYPTION_KEY = NEW
     account.refresh_from_db()
     with pytest.raises(SecretError):
@@ -60,9 +54,9 @@ def test_without_rotation_dropping_the_old_key_loses_the_secrets(settings, works
 
 def test_a_secret_no_key_opens_names_the_account_and_changes_nothing(settings, workspace):
     settings.ENCRYPTION_KEY = OLD
-    good = stored(workspace, "assemblyai", api_key="assemblyai-key-4711")
+    good = provider_account(workspace, "assemblyai", api_key="assemblyai-key-4711")
     settings.ENCRYPTION_KEY = Fernet.generate_key().decode()
-    lost = stored(workspace, "twilio", auth_token="twilio-token-4711")
+    lost = provider_account(workspace, "twilio", auth_token="twilio-token-4711")
     settings.ENCRYPTION_KEY = f"{NEW},{OLD}"
     with pytest.raises(CommandError) as raised:
         rotate()
@@ -76,7 +70,7 @@ def test_a_secret_no_key_opens_names_the_account_and_changes_nothing(settings, w
 
 def test_generate_prints_a_fresh_key_and_changes_nothing(settings, workspace):
     settings.ENCRYPTION_KEY = OLD
-    account = stored(workspace, "deepgram", api_key="deepgram-key-4711")
+    account = provider_account(workspace, "deepgram", api_key="deepgram-key-4711")
     out, err = io.StringIO(), io.StringIO()
     call_command("rotate_encryption_key", "--generate", stdout=out, stderr=err)
     key = out.getvalue().strip()

@@ -184,3 +184,64 @@ def test_postgres_ranks_a_bounded_number_of_candidates(corpus, monkeypatch):
     bounded = search.search(corpus["ana"], "remote", per_page=100).hits
     assert len(everything) > 3 and len(bounded) == 3
     assert [h.rank for h in bounded] == sorted((h.rank for h in bounded), reverse=True)
+
+
+def test_open_action_items_filter_follows_each_meeting(corpus):
+    # Only ana's meeting has its action items closed: staff, who sees both, keeps the other's.
+    staff = corpus["staff"]
+    for meeting in (corpus["ami"], corpus["senedd"]):
+        assert Insight.objects.filter(meeting=meeting, type="action_item", done=False).exists()
+    assert {h.meeting.pk for h in search.search(staff, "remote OR evidence", {"open_actions": True},
+                                                per_page=100).hits} == {corpus["ami"].pk, corpus["senedd"].pk}
+    Insight.objects.filter(meeting=corpus["ami"], type="action_item").update(done=True)
+    assert {h.meeting.pk for h in search.search(staff, "remote OR evidence", {"open_actions": True},
+                                                per_page=100).hits} == {corpus["senedd"].pk}
+
+
+def _postgres_only():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's candidate plans and planner settings")
+    return connection
+
+
+def test_postgres_finds_the_same_hits_whether_the_scope_is_broad_or_narrow(corpus, monkeypatch):
+    connection = _postgres_only()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE meetings_searchentry")
+    cases = [
+        (corpus["staff"], "remote OR evidence", {}),
+        (corpus["ana"], "remote", {"speaker": "Marketing"}),
+        (corpus["ana"], '"remote control" -button', {}),
+        (corpus["staff"], "design OR prosecution", {"insight_type": "question"}),
+    ]
+    for user, q, filters in cases:
+        found = {}
+        for share in (0, 2):  # below 0 of all entries nothing is narrow; below twice all, everything
+            monkeypatch.setattr(search, "NARROW_SHARE", share)
+            found[share] = [(h.entry.pk, h.rank, str(h.snippet)) for h in search.search(user, q, filters,
+                                                                                       per_page=100).hits]
+        assert found[0] and found[0] == found[2], q
+
+
+def test_postgres_measures_the_share_of_entries_in_scope(corpus):
+    connection = _postgres_only()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE meetings_searchentry")
+        everything = search._filtered(corpus["staff"], None, {})
+        one_speaker = search._filtered(corpus["ana"], None, {"speaker": "Marketing"})
+        shares = [search._share(cursor, *scope.where("e", arrays=True)) for scope in (everything, one_speaker)]
+    exact = SearchEntry.objects.filter(meeting=corpus["ami"], said_by__name="Marketing").count() / \
+        SearchEntry.objects.count()
+    # Estimates: the planner multiplies the meeting's share by the speaker's.
+    assert shares[0] > 0.9
+    assert exact / 4 < shares[1] < exact * 2 < 0.5
+
+
+def test_postgres_planner_settings_end_with_the_search(corpus):
+    connection = _postgres_only()
+    assert search.search(corpus["ana"], "remote").hits
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_seqscan")
+        assert cursor.fetchone()[0] == "on"

@@ -13,8 +13,8 @@ from django.utils import timezone
 from meetings import workspaces
 from meetings.access import SESSION_KEY
 from meetings.context_processors import workspaces as workspace_context
-from meetings.models import (AuditEntry, DeletionRecord, Invitation, Membership, ProviderAccount, RemoteDeletion,
-                             Workspace)
+from meetings.models import AuditEntry, DeletionRecord, Invitation, Membership, RemoteDeletion, Workspace
+from tests.accounts import provider_account
 from tests.conftest import join, new_meeting
 from tests.net import free_port
 
@@ -274,8 +274,10 @@ def test_the_last_admin_can_be_neither_demoted_nor_removed(client, charlie, alic
     client.force_login(charlie)
     response = client.post(f"/workspace/members/{me.pk}/role/", {"role": "member"}, follow=True)
     assert "charlie is the last admin of Acme" in response.content.decode()
+    assert "charlie is now" not in response.content.decode()  # a refusal, not also a success
     response = client.post(f"/workspace/members/{me.pk}/remove/", follow=True)
     assert "charlie is the last admin of Acme" in response.content.decode()
+    assert "no longer belongs" not in response.content.decode()
     assert Membership.objects.get(pk=me.pk).role == "admin"
     assert not entries(Action.MEMBER_ROLE_CHANGED) and not entries(Action.MEMBER_REMOVED)
     # With a second admin, the first may step down.
@@ -366,9 +368,7 @@ def test_the_context_processor_ignores_a_session_workspace_not_theirs(alice, wor
 
 
 def test_the_admin_lists_the_workspace_models(admin_client, charlie, workspace):
-    account = ProviderAccount(workspace=workspace, provider="symbl", config={"app_id": "app-123"})
-    account.set_secrets({"app_secret": "very-secret-value-42"})
-    account.save()
+    account = provider_account(workspace, "symbl", {"app_id": "app-123"}, app_secret="very-secret-value-42")
     record = DeletionRecord.objects.create(workspace=workspace, meeting_id=9, meeting_title="Old sync",
                                            meeting_created_at=timezone.now(), started_at=timezone.now())
     RemoteDeletion.objects.create(record=record, provider="symbl", remote_id="conv-1", status="failed",

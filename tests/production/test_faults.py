@@ -138,9 +138,10 @@ def test_redis_restarted_mid_session_browsers_resume_and_runners_keep_going(stac
     assert seen_before > 0
     assert runner.poll() is None and web.poll() is None
     assert_whole_transcript(stack, meeting_id)
-    # The browser saw every event of the log exactly once, in order, across its reconnects.
+    # The browser saw every event of the log exactly once, in order. Its socket usually survives
+    # the restart (the pub/sub layer subscribes again and the relay fills the gap from the log);
+    # one Daphne cut while Redis was away is resumed by sequence number: either way, no gap.
     assert browser.seqs == stack.event_seqs(meeting_id)[-len(browser.seqs):]
-    assert browser.connects >= 2, "the Redis restart should have cost the browser its socket"
     assert stack.meeting(meeting_id)["runner_id"] == ""
 
 

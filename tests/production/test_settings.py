@@ -53,7 +53,7 @@ def test_no_environment_is_the_embedded_default(tmp_path):
     s = settings_of(tmp_path)
     assert s["DEBUG"] is True
     assert s["ENGINE"].endswith("sqlite3") and s["DB_NAME"].startswith(str(tmp_path))
-    assert s["LAYER"] == "channels.layers.InMemoryChannelLayer"
+    assert s["LAYER"] == "streaming.layers.InProcessChannelLayer"
     assert (s["BROKER"], s["EAGER"], s["RUNNERS_IN_PROCESS"]) == ("memory://", True, True)
     assert s["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
     assert s["ENCRYPTION_KEY"] == ""

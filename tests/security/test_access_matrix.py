@@ -16,16 +16,6 @@ from .world import ACME_MARK, build, outcome, path_values
 ENTRIES = entries()
 
 
-@pytest.fixture
-def root(django_user_model):
-    return django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-1")
-
-
-@pytest.fixture
-def world(workspace, alice, bob, charlie, dana, root, accounts):
-    return build(workspace, alice, bob, charlie, dana, root)
-
-
 def client_for(world, persona, rule):
     client = Client()
     if persona == "anonymous":

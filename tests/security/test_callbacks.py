@@ -25,7 +25,7 @@ from telephony import twilio_hooks
 from telephony.models import TwilioCall
 from tests.conftest import new_meeting
 
-from .conftest import CONFIG, SECRETS, configure, meetstream_signature, twilio_signature, zoom_signature
+from .credentials import CONFIG, SECRETS, configure, meetstream_signature, twilio_signature, zoom_signature
 
 pytestmark = pytest.mark.django_db
 

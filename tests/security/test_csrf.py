@@ -5,7 +5,7 @@ from django.conf import settings
 from django.test import Client
 
 from .access_table import EXPECT, OK, SIGNED, TOKEN_RULES, entries, path_of, rule_for
-from .world import build, outcome, path_values, signed_post
+from .world import outcome, path_values, signed_post
 
 pytestmark = pytest.mark.django_db
 
@@ -14,16 +14,6 @@ FORMS = [e for e in ENTRIES if rule_for(e.key).form_posts()]
 CALLBACKS = [e for e in ENTRIES if rule_for(e.key).rules.get("POST") == SIGNED]
 API_POSTS = [e for e in ENTRIES if rule_for(e.key).rules.get("POST") in TOKEN_RULES]
 CSRF_SECRET = "a" * 32  # a well-formed CSRF cookie secret; the same string is accepted as the form token
-
-
-@pytest.fixture
-def root(django_user_model):
-    return django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-1")
-
-
-@pytest.fixture
-def world(workspace, alice, bob, charlie, dana, root, accounts):
-    return build(workspace, alice, bob, charlie, dana, root)
 
 
 def allowed_persona(rule):

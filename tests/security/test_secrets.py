@@ -12,8 +12,8 @@ from django.urls import NoReverseMatch, reverse
 from meetings.models import ProviderAccount
 
 from .access_table import SIGNED, STAFF, TOKEN_RULES, entries, path_of, rule_for
-from .conftest import SECRETS, all_secret_strings
-from .world import build, path_values, signed_post
+from .credentials import SECRETS, all_secret_strings
+from .world import path_values, signed_post
 
 pytestmark = pytest.mark.django_db
 
@@ -59,16 +59,6 @@ def echo_provider(settings):
     yield base
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def root(django_user_model):
-    return django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-1")
-
-
-@pytest.fixture
-def world(workspace, alice, bob, charlie, dana, root, accounts):
-    return build(workspace, alice, bob, charlie, dana, root)
 
 
 class Seen:

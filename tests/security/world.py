@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from .access_table import ADMIN_LOGIN, LOGIN, OK
-from .conftest import CONFIG, SECRETS, meetstream_signature, twilio_signature, zoom_signature
+from .credentials import CONFIG, SECRETS, meetstream_signature, twilio_signature, zoom_signature
 
 from tests.conftest import home_workspace, new_meeting
 

@@ -3,10 +3,11 @@ the workspace's Symbl account set to the emulator's app (as an admin sets it und
 Provider accounts)."""
 import pytest
 
-from meetings.models import Provider, ProviderAccount
+from meetings.models import Provider
 from streaming.engines.symbl import client as symbl_client
 from streaming.engines.symbl.client import SymblClient
 from streaming.engines.symbl.streaming import StreamingSession
+from tests.accounts import provider_account
 from tests.fakes.symbl import SymblEmulator
 
 APP_ID, APP_SECRET = "parley-test-app", "parley-test-secret"
@@ -35,7 +36,4 @@ async def client(symbl):
 @pytest.fixture
 def symbl_account(workspace):
     """Acme's (alice's workspace's) Symbl account: the emulator's app id and secret."""
-    account = ProviderAccount(workspace=workspace, provider=Provider.SYMBL, config={"app_id": APP_ID})
-    account.set_secrets({"app_secret": APP_SECRET})
-    account.save()
-    return account
+    return provider_account(workspace, Provider.SYMBL, {"app_id": APP_ID}, app_secret=APP_SECRET)

@@ -7,13 +7,14 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
-from meetings.models import Meeting, Provider, ProviderAccount
+from meetings.models import Meeting, Provider
 from streaming.audio import iter_pcm
 from streaming.engines.assemblyai import engine as assemblyai_engine
 from streaming.engines.assemblyai.client import AssemblyAIClient, language_code
 from streaming.engines.assemblyai.engine import AssemblyAIEngine
 from streaming.engines.base import SessionInfo
 from streaming.persist import apersist_event
+from tests.accounts import provider_account
 from tests.fakes.assemblyai import AssemblyAIFake
 from tests.streaming.helpers import make_meeting
 from tests.streaming.test_deepgram_engine import ENDGAME, QUESTIONS, run_claimed, speak, stored
@@ -37,10 +38,7 @@ async def assemblyai(settings, monkeypatch):
 
 @pytest.fixture
 def assemblyai_account(workspace):
-    account = ProviderAccount(workspace=workspace, provider=Provider.ASSEMBLYAI, config={})
-    account.set_secrets({"api_key": API_KEY})
-    account.save()
-    return account
+    return provider_account(workspace, Provider.ASSEMBLYAI, api_key=API_KEY)
 
 
 async def reload(meeting):
@@ -121,9 +119,7 @@ async def test_a_paused_microphone_ends_the_turn_and_keeps_the_session(assemblya
 
 
 async def test_a_wrong_api_key_fails_the_session_with_assemblyais_reason(assemblyai, alice, workspace, data_dir):
-    account = ProviderAccount(workspace=workspace, provider=Provider.ASSEMBLYAI, config={})
-    account.set_secrets({"api_key": "not-the-key"})
-    await database_sync_to_async(account.save)()
+    await database_sync_to_async(provider_account)(workspace, Provider.ASSEMBLYAI, api_key="not-the-key")
     reasons = []
     for source in ("microphone", "upload"):
         recording = data_dir / "audio" / "beckett.flac" if source == "upload" else None

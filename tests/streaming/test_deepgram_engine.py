@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
-from meetings.models import Insight, Meeting, Provider, ProviderAccount, Utterance
+from meetings.models import Insight, Meeting, Provider, Utterance
 from streaming import control
 from streaming.audio import iter_pcm
 from streaming.engines.transcript import UpstreamError
@@ -15,6 +15,7 @@ from streaming.engines.deepgram.client import DeepgramClient, listen_params
 from streaming.engines.deepgram.engine import DeepgramEngine
 from streaming.persist import apersist_event
 from streaming.runners import claim, run_session
+from tests.accounts import provider_account
 from tests.fakes.deepgram import DeepgramFake, load_timed_script
 from tests.streaming.helpers import make_meeting
 
@@ -37,10 +38,7 @@ async def deepgram(settings):
 
 @pytest.fixture
 def deepgram_account(workspace):
-    account = ProviderAccount(workspace=workspace, provider=Provider.DEEPGRAM, config={})
-    account.set_secrets({"api_key": API_KEY})
-    account.save()
-    return account
+    return provider_account(workspace, Provider.DEEPGRAM, api_key=API_KEY)
 
 
 @database_sync_to_async
@@ -176,9 +174,7 @@ async def test_an_idle_socket_closed_by_deepgram_fails_the_session_with_its_reas
 
 
 async def test_a_wrong_api_key_fails_the_session_with_deepgrams_reason(deepgram, alice, workspace, data_dir):
-    account = ProviderAccount(workspace=workspace, provider=Provider.DEEPGRAM, config={})
-    account.set_secrets({"api_key": "not-the-key"})
-    await database_sync_to_async(account.save)()
+    await database_sync_to_async(provider_account)(workspace, Provider.DEEPGRAM, api_key="not-the-key")
     for source in ("microphone", "upload"):
         recording = data_dir / "audio" / "beckett.flac" if source == "upload" else None
         meeting = await make_meeting(alice, source=source, recording=recording, engine="deepgram")

@@ -2,6 +2,7 @@
 import asyncio
 import json
 import logging
+import time
 from datetime import date
 
 import pytest
@@ -10,8 +11,8 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from meetings.models import Insight, Meeting, MeetingEvent, SearchEntry, Summary, Topic, Utterance
-from streaming import events
-from streaming.persist import LeaseLost, persist_event
+from streaming import events, persist
+from streaming.persist import LIVE_LAYER, LeaseLost, persist_event
 from tests.conftest import new_meeting
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,6 +88,22 @@ def test_insights_topics_and_summary_are_projected_with_their_utterances(meeting
     assert Summary.objects.get(meeting=meeting).text == "Ann will send the deck by Friday."
 
 
+def test_each_topic_response_replaces_the_topics_scores_and_utterances(meeting):
+    for n, text in enumerate(["The deck is late.", "The budget for the deck.", "Budget review."], 1):
+        persist_event(meeting.pk, said(f"m-{n}", text, 1000 * n, 1000 * n + 900))
+    persist_event(meeting.pk, events.topic_response([events.topic("deck", 0.7, ["m-1", "m-2"]),
+                                                     events.topic("budget", 0.4, ["m-2"])]))
+    persist_event(meeting.pk, events.topic_response([events.topic("deck", 0.9, ["m-2"]),
+                                                     events.topic("budget", 0.4, ["m-2", "m-3", "m-gone"]),
+                                                     events.topic("review", 0.2, [])]))
+
+    topics = {t.phrase: (t.score, sorted(u.message_id for u in t.utterances.all()))
+              for t in Topic.objects.filter(meeting=meeting)}
+    assert topics == {"deck": (0.9, ["m-2"]), "budget": (0.4, ["m-2", "m-3"]), "review": (0.2, [])}
+    assert set(SearchEntry.objects.filter(meeting=meeting, kind="topic").values_list("text", flat=True)) == {
+        "deck", "budget", "review"}
+
+
 def test_status_events_drive_the_lifecycle(meeting):
     for status in ("connecting", "live", "processing", "completed"):
         persist_event(meeting.pk, events.session_status(status))
@@ -129,13 +146,14 @@ def test_a_rolled_back_event_is_never_published(meeting, monkeypatch):
 
 
 async def test_the_meetings_group_receives_each_event_with_its_number(meeting):
-    layer = get_channel_layer()
+    layer = get_channel_layer(LIVE_LAYER)
     channel = await layer.new_channel()
     await layer.group_add(meeting.group_name, channel)
     await database_sync_to_async(persist_event)(meeting.pk, said("m-1", "Hello.", 0, 500))
     message = await asyncio.wait_for(layer.receive(channel), timeout=5)
     assert message["type"] == "meeting.event" and message["seq"] == 1
-    assert message["event"]["messages"][0]["id"] == "m-1"
+    frame = json.loads(message["frame"])
+    assert frame["seq"] == 1 and frame["event"]["messages"][0]["id"] == "m-1"
 
 
 def test_a_runner_that_lost_its_lease_cannot_write(meeting):
@@ -186,3 +204,29 @@ def test_a_correction_updates_the_utterance_in_place_and_is_stored_once(meeting)
 def test_a_correction_of_an_utterance_never_delivered_adds_it(meeting):
     persist_event(meeting.pk, correction("m-9", "Late but here.", 0, 800))
     assert Utterance.objects.get(message_id="m-9").text == "Late but here."
+
+
+async def test_a_cancelled_caller_leaves_nothing_to_be_stored_after_it_returns(meeting, monkeypatch):
+    # Each batch takes 0.3 s in its thread: the first event is being stored when its caller is
+    # cancelled, the second still waits for the next batch.
+    real = persist._store_batch
+
+    def slow(items):
+        time.sleep(0.3)
+        return real(items)
+
+    monkeypatch.setattr(persist, "_store_batch", slow)
+    monkeypatch.setattr(persist._Batcher, "_by_shard", {})
+    storing = asyncio.create_task(persist.apersist_event(meeting.pk, said("m-1", "Stored.", 0, 500)))
+    await asyncio.sleep(0.1)
+    waiting = asyncio.create_task(persist.apersist_event(meeting.pk, said("m-2", "Withdrawn.", 500, 900)))
+    await asyncio.sleep(0.05)
+    for task in (storing, waiting):
+        task.cancel()
+    await asyncio.gather(storing, waiting, return_exceptions=True)
+    last_seq = lambda: Meeting.objects.get(pk=meeting.pk).last_seq  # noqa: E731
+    assert await database_sync_to_async(last_seq)() == 1  # the first was committed before the cancel returned
+    await asyncio.sleep(0.5)
+    assert await database_sync_to_async(last_seq)() == 1
+    stored = await database_sync_to_async(lambda: list(Utterance.objects.values_list("message_id", flat=True)))()
+    assert stored == ["m-1"]

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 from config.asgi import router
 from streaming import events
 from streaming.consumers import MeetingRelayConsumer
-from streaming.persist import persist_event
+from streaming.persist import LIVE_LAYER, persist_event, relay_frame
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,9 +109,10 @@ async def test_a_live_event_raced_with_the_replay_is_not_sent_twice(meeting, ali
     replayed = [(await comm.receive_json_from())["seq"] for _ in range(3)]
     # The group delivers copies of events the replay already sent, as happens when an event
     # commits between joining the group and reading the log.
-    layer = get_channel_layer()
-    await layer.group_send(meeting.group_name, {"type": "meeting.event", "seq": 2, "event": said(2)})
-    await layer.group_send(meeting.group_name, {"type": "meeting.event", "seq": 3, "event": said(3)})
+    layer = get_channel_layer(LIVE_LAYER)
+    for seq in (2, 3):
+        await layer.group_send(meeting.group_name, {"type": "meeting.event", "seq": seq,
+                                                    "frame": relay_frame(seq, said(seq))})
     assert await comm.receive_nothing(timeout=0.2)
     assert replayed == [1, 2, 3]
     await comm.disconnect()

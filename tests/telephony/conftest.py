@@ -2,7 +2,8 @@
 Parley served on loopback in the test's event loop."""
 import pytest
 
-from meetings.models import Provider, ProviderAccount
+from meetings.models import Provider
+from tests.accounts import provider_account
 from tests.fakes.twilio import DEV_SID, TwilioFake
 
 AUTH_TOKEN = "acme-twilio-auth-token"
@@ -11,10 +12,7 @@ AUTH_TOKEN = "acme-twilio-auth-token"
 @pytest.fixture
 def twilio_account(workspace, charlie):
     """Acme's Twilio account, as charlie (its admin) sets it under Workspace → Provider accounts."""
-    account = ProviderAccount(workspace=workspace, provider=Provider.TWILIO, config={"account_sid": DEV_SID})
-    account.set_secrets({"auth_token": AUTH_TOKEN})
-    account.save()
-    return account
+    return provider_account(workspace, Provider.TWILIO, {"account_sid": DEV_SID}, auth_token=AUTH_TOKEN)
 
 
 @pytest.fixture

@@ -24,6 +24,8 @@ import asyncio
 import httpx
 from django.conf import settings
 
+from streaming.tls import tls_context
+
 from ..transcript import UpstreamError, file_chunks, reason_of
 
 # Universal-Streaming's models (https://www.assemblyai.com/docs/streaming/universal-streaming):
@@ -74,7 +76,7 @@ class AssemblyAIClient:
         """Upload the recording at ``path``, transcribe it with speaker labels, and return the completed
         transcript object (see the module doc). Raises :class:`~streaming.engines.UpstreamError` with
         AssemblyAI's reason for a refusal or a failed transcript."""
-        async with httpx.AsyncClient(timeout=self.timeout_s, trust_env=False) as http:
+        async with httpx.AsyncClient(timeout=self.timeout_s, trust_env=False, verify=tls_context()) as http:
             upload = await self._request(http, "POST", "/v2/upload", content=file_chunks(path),
                                          headers={"Content-Type": "application/octet-stream"})
             transcript = await self._request(http, "POST", "/v2/transcript", json={

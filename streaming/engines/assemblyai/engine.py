@@ -17,8 +17,11 @@ Two paths, chosen per meeting, as for the Symbl engine:
   uploaded, transcribed with ``speaker_labels`` and polled until completed; AssemblyAI's
   utterances (speakers "A", "B", …) are emitted.
 
-A wrong API key, a language AssemblyAI does not offer, audio it refuses or a dropped socket raise
-:class:`EngineError` with AssemblyAI's reason; nothing is retried.
+A dropped socket (1006, 1011, …) is reconnected and the audio since the last ended turn replayed
+(:class:`~streaming.engines.livesocket.LiveSocket`): the new session's word times are put back on
+the stream's clock, and words a replay brings back after their turn ended are dropped. A wrong API
+key (1008), a language AssemblyAI does not offer, audio it refuses (3006, 3007) or drops that go on
+raise :class:`EngineError` with AssemblyAI's reason; a refusal is never retried.
 """
 import asyncio
 import json
@@ -27,7 +30,8 @@ import uuid
 from asgiref.sync import sync_to_async
 
 from ... import events
-from ..transcript import LiveSocket, TranscriptEngine, UpstreamError, workspace_api_key
+from ..livesocket import LiveSocket
+from ..transcript import TranscriptEngine, UpstreamError, workspace_api_key
 from ..base import EngineError
 from .client import STREAMING_MODELS, AssemblyAIClient
 
@@ -82,11 +86,12 @@ class AssemblyAIEngine(TranscriptEngine):
         # the audio), which a ForceEndpoint must wait for.
         self.unanswered_audio = False
         self.turn_ended = asyncio.Event()
+        self.final_end_ms = 0.0  # the stream's audio up to here is in ended turns
         params = {"sample_rate": self.sample_rate, "encoding": "pcm_s16le", "speech_model": model,
                   "format_turns": "true" if self.format_turns else "false"}
         self.live = LiveSocket(self.client.streaming_url(params), self.client.headers, self._on_frame,
-                               product="AssemblyAI", error_of=self._error_of, keepalive={"type": "KeepAlive"},
-                               keepalive_s=self.keepalive_s)
+                               product="AssemblyAI", bytes_per_second=self.sample_rate * 2,
+                               error_of=self._error_of, keepalive={"type": "KeepAlive"}, keepalive_s=self.keepalive_s)
         try:
             await self.live.open(ready="Begin")
         except UpstreamError as exc:
@@ -113,16 +118,25 @@ class AssemblyAIEngine(TranscriptEngine):
             await self.emit(events.provider_event("assemblyai", f"unknown AssemblyAI message {kind!r}", frame))
 
     async def _turn(self, frame):
-        words = frame.get("words") or []
-        text = frame.get("transcript") or " ".join(w.get("text", "") for w in words)
-        start_ms = words[0]["start"] if words else 0
+        heard = frame.get("words") or []
+        # On the stream's clock, less the words a replay after a reconnection brought back.
+        offset = self.live.offset_ms
+        words = [w for w in ({**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in heard)
+                 if (w["start"] + w["end"]) / 2 > self.final_end_ms]
+        text = frame.get("transcript") if len(words) == len(heard) else ""
+        text = text or " ".join(w.get("text", "") for w in words)
+        start_ms = words[0]["start"] if words else offset
         speaker = _speaker_index(frame.get("speaker_label"))
         if not frame.get("end_of_turn") or (self.format_turns and not frame.get("turn_is_formatted")):
             await self.interim(" ".join(w.get("text", "") for w in words) or text, start_ms, speaker)
             return
+        if heard:
+            self.live.finalized(heard[-1]["end"])
+            self.final_end_ms = max(self.final_end_ms, words[-1]["end"] if words else 0)
         # A stable id per turn: a turn delivered twice is one utterance.
         message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"assemblyai:{self.session_id}:{frame.get('turn_order')}"))
-        await self.final(text, start_ms, words[-1]["end"] if words else start_ms, speaker, message_id=message_id)
+        if words:
+            await self.final(text, start_ms, words[-1]["end"], speaker, message_id=message_id)
         self.unanswered_audio = False
         self.turn_ended.set()
 
@@ -165,7 +179,7 @@ class AssemblyAIEngine(TranscriptEngine):
             except TimeoutError:
                 pass  # silence since the last turn: nothing was left to end
 
-    async def close(self):
+    async def flush(self):
         if self.prerecorded:
             await self._transcribe_recording()
         else:
@@ -174,7 +188,6 @@ class AssemblyAIEngine(TranscriptEngine):
                 await self.live.finish(json.dumps({"type": "Terminate"}))
             except UpstreamError as exc:
                 raise EngineError(_reason(exc)) from exc
-        await self.finish_transcript()
 
     async def _transcribe_recording(self):
         path = self.end_recording()

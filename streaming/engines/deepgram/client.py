@@ -21,6 +21,8 @@ in ``tests/fakes/deepgram.py`` stands in on loopback), inside the runner's event
 import httpx
 from django.conf import settings
 
+from streaming.tls import tls_context
+
 from ..transcript import UpstreamError, file_chunks, reason_of
 
 
@@ -72,7 +74,7 @@ class DeepgramClient:
         Raises :class:`~streaming.engines.UpstreamError` with Deepgram's reason for a refusal or a failed connection.
         """
         try:
-            async with httpx.AsyncClient(timeout=self.timeout_s, trust_env=False) as http:
+            async with httpx.AsyncClient(timeout=self.timeout_s, trust_env=False, verify=tls_context()) as http:
                 response = await http.post(f"{self.api_url}/v1/listen", params=params, content=file_chunks(path),
                                            headers={**self.headers, "Content-Type": "audio/wav"})
         except httpx.HTTPError as exc:

@@ -16,8 +16,12 @@ Two paths, chosen per meeting, as for the Symbl engine:
 * **Pre-recorded** (uploads processed as fast as possible): the audio is written to a WAV file and
   sent to ``POST /v1/listen`` with ``utterances=true``; Deepgram's diarized utterances are emitted.
 
-A wrong API key, a model/language combination Deepgram does not offer, audio it refuses, or a
-dropped socket raise :class:`EngineError` with Deepgram's reason; nothing is retried.
+A dropped socket (1006, 1011, …) is reconnected and the audio since the last ``is_final`` result
+replayed (:class:`~streaming.engines.livesocket.LiveSocket`): the new socket's word times are put
+back on the stream's clock, and words a replay brings back after they were final are dropped. A
+wrong API key, a model/language combination Deepgram does not offer, audio it refuses, its idle
+close (NET-0001) or drops that go on raise :class:`EngineError` with Deepgram's reason; a refusal
+is never retried.
 """
 import asyncio
 import json
@@ -25,7 +29,8 @@ import json
 from asgiref.sync import sync_to_async
 
 from ... import events
-from ..transcript import LiveSocket, TranscriptEngine, UpstreamError, workspace_api_key
+from ..livesocket import LiveSocket, retryable_close
+from ..transcript import TranscriptEngine, UpstreamError, workspace_api_key
 from ..base import EngineError
 from .client import DeepgramClient, listen_params
 
@@ -45,6 +50,15 @@ def _reason(exc):
     if exc.status == 401:
         return f"Deepgram rejected this workspace's API key: {exc.message}"
     return f"Deepgram: {exc.message}"
+
+
+def _text(words):
+    return " ".join(w.get("punctuated_word") or w.get("word") or "" for w in words)
+
+
+def _retryable(code, reason):
+    # NET-0001: Deepgram heard nothing for 10 s; a new socket would hear nothing either.
+    return retryable_close(code, reason) and "net0001" not in reason.lower().replace("-", "")
 
 
 def _error_of(frame):
@@ -69,9 +83,11 @@ class DeepgramEngine(TranscriptEngine):
         self.client = DeepgramClient(api_key)
         self.pending = []  # words of final results whose utterance is not closed yet
         self.finalized = asyncio.Event()  # the results of the last Finalize arrived
+        self.final_end_ms = 0.0  # the stream's audio up to here has its final results
         self.prerecorded = meeting.source == meeting.Source.UPLOAD and not meeting.realtime
-        # A bot source knows who speaks (its frames name the speaker): Deepgram's guess would only differ.
-        self.diarize = meeting.source != meeting.Source.BOT
+        # A bot names who speaks in its frames, a Twilio call has one party a track: Deepgram's
+        # guess would only differ.
+        self.diarize = meeting.source not in (meeting.Source.BOT, meeting.Source.TWILIO)
         if self.prerecorded:
             self.start_recording()
             await self.start_transcript()
@@ -81,8 +97,8 @@ class DeepgramEngine(TranscriptEngine):
                                endpointing=self.endpointing_ms, utterance_end_ms=self.utterance_end_ms,
                                vad_events=True)
         self.live = LiveSocket(self.client.listen_url(params), self.client.headers, self._on_frame,
-                               product="Deepgram", error_of=_error_of, keepalive=KEEPALIVE,
-                               keepalive_s=self.keepalive_s)
+                               product="Deepgram", bytes_per_second=self.sample_rate * 2, error_of=_error_of,
+                               keepalive=KEEPALIVE, keepalive_s=self.keepalive_s, retryable=_retryable)
         try:
             await self.live.open()
         except UpstreamError as exc:
@@ -103,16 +119,29 @@ class DeepgramEngine(TranscriptEngine):
     async def _results(self, frame):
         alternatives = (frame.get("channel") or {}).get("alternatives") or [{}]
         best = alternatives[0]
-        words = best.get("words") or []
+        heard = best.get("words") or []
+        words = self._rebased(heard)
         if not frame.get("is_final"):
-            start_ms = round(1000 * (words[0]["start"] if words else frame.get("start", 0)))
-            await self.interim(best.get("transcript") or "", start_ms, words[0].get("speaker") if words else None)
+            # The transcript as Deepgram formatted it, unless a replay brought back final words.
+            text = best.get("transcript") if len(words) == len(heard) else _text(words)
+            start_ms = round(1000 * words[0]["start"] if words else self.live.stream_ms(1000 * frame.get("start", 0)))
+            await self.interim(text or "", start_ms, words[0].get("speaker") if words else None)
             return
         self.pending.extend(words)
+        end_ms = 1000 * (frame.get("start", 0) + frame.get("duration", 0))
+        self.live.finalized(end_ms)
+        self.final_end_ms = max(self.final_end_ms, self.live.stream_ms(end_ms))
         if frame.get("speech_final") or frame.get("from_finalize"):
             await self._close_utterance()
         if frame.get("from_finalize"):
             self.finalized.set()
+
+    def _rebased(self, words):
+        """``words`` (times in s on the socket's clock) on the stream's clock, less those a replay
+        after a reconnection brought back though they were final already."""
+        offset_s = self.live.offset_ms / 1000
+        rebased = ({**w, "start": w["start"] + offset_s, "end": w["end"] + offset_s} for w in words)
+        return [w for w in rebased if 500 * (w["start"] + w["end"]) > self.final_end_ms]
 
     async def _close_utterance(self):
         words, self.pending = self.pending, []
@@ -123,7 +152,7 @@ class DeepgramEngine(TranscriptEngine):
         run = []
         for word in words + [None]:
             if run and (word is None or word.get("speaker") != run[0].get("speaker")):
-                text = " ".join(w.get("punctuated_word") or w.get("word") or "" for w in run)
+                text = _text(run)
                 await self.final(text, round(1000 * run[0]["start"]), round(1000 * run[-1]["end"]),
                                  run[0].get("speaker"), message_id=message_id)
                 run = []
@@ -155,7 +184,7 @@ class DeepgramEngine(TranscriptEngine):
         except TimeoutError:
             pass  # no answer in time: the words come with the next results
 
-    async def close(self):
+    async def flush(self):
         if self.prerecorded:
             await self._transcribe_recording()
         else:
@@ -164,7 +193,6 @@ class DeepgramEngine(TranscriptEngine):
             except UpstreamError as exc:
                 raise EngineError(_reason(exc)) from exc
             await self._close_utterance()
-        await self.finish_transcript()
 
     async def _transcribe_recording(self):
         path = self.end_recording()

@@ -54,8 +54,11 @@ class LocalEngine(Engine):
         if hasattr(self, "transcriber"):
             self.transcriber.cancel()
 
-    async def close(self):
+    async def flush(self):
         await self.transcriber.flush()
+
+    async def close(self):
+        await self.flush()
         await self.emit(events.platform("recognition_stopped"))
         for event in await asyncio.to_thread(self.insights.finish):
             await self.emit(event)

@@ -16,12 +16,14 @@ https://docs.symbl.ai/docs/async-api/introduction (§7).
   (``Retry-After`` honoured), at most :attr:`SymblClient.attempts` times: nothing retries forever.
 """
 import asyncio
-import hashlib
 import logging
 import time
 from urllib.parse import quote
 
 import httpx
+
+from streaming.tls import tls_context
+from streaming.tokens import TokenCache, account_key
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +87,8 @@ def _message_of(response):
     return str(body)
 
 
-# Process-wide token cache: (api_url, app_id, sha256(secret)) -> (token, expires_at monotonic).
-_TOKENS = {}
-
-
-def _renew_margin(expires_in):
-    """Seconds before expiry at which a token is renewed: 10 % of its life, at most 5 minutes."""
-    return min(300.0, 0.1 * expires_in)
+# Keyed by (api_url, app_id, sha256(secret)).
+_TOKENS = TokenCache()
 
 
 class SymblClient:
@@ -109,12 +106,12 @@ class SymblClient:
         self.api_url = api_url.rstrip("/")
         self.ws_url = ws_url.rstrip("/")
         self.use_account(app_id, app_secret)
-        self.http = httpx.AsyncClient(timeout=timeout)
+        self.http = httpx.AsyncClient(timeout=timeout, verify=tls_context())
 
     def use_account(self, app_id, app_secret):
         """Authenticate as this account from now on (tokens are cached per account)."""
         self.app_id, self._secret = app_id, app_secret
-        self._key = (self.api_url, app_id, hashlib.sha256((app_secret or "").encode()).hexdigest())
+        self._key = account_key(self.api_url, app_id, secret=app_secret)
 
     async def __aenter__(self):
         return self
@@ -133,26 +130,23 @@ class SymblClient:
         Raises :class:`Unauthorized` for a wrong app id or secret (never retried),
         :class:`RateLimited`/:class:`ServerError` when retries ran out.
         """
-        cached = _TOKENS.get(self._key)
-        if cached and not force and cached[1] > time.monotonic():
-            return cached[0]
+        return await _TOKENS.token(self._key, self._issue_token, force=force)
+
+    async def _issue_token(self):
+        """``(accessToken, expiresIn)`` of a new token for this app."""
         if not self.app_id or not self._secret:
             raise NotConfigured("No Symbl app id and secret are set: an admin sets them under Workspace → "
                                 "Provider accounts.", 401)
         body = await self._send("POST", "/oauth2/token:generate", auth=False,
                                 json={"type": "application", "appId": self.app_id, "appSecret": self._secret})
         try:
-            token, expires_in = body["accessToken"], float(body["expiresIn"])
+            return body["accessToken"], float(body["expiresIn"])
         except (KeyError, TypeError, ValueError):
             raise SymblError(f"Symbl's token answer lacks accessToken/expiresIn: {body!r}"[:300]) from None
-        _TOKENS[self._key] = (token, time.monotonic() + expires_in - _renew_margin(expires_in))
-        return token
 
     def forget_token(self, token=None):
         """Drop the cached token (only ``token``, when given: another task may have renewed it)."""
-        cached = _TOKENS.get(self._key)
-        if cached and (token is None or cached[0] == token):
-            _TOKENS.pop(self._key, None)
+        _TOKENS.forget(self._key, token)
 
     # -- requests ------------------------------------------------------------------------------
 

@@ -21,9 +21,11 @@ class Command(BaseCommand):
         from daphne.server import Server
 
         from config.asgi import application
+        from streaming import gc_tuning
         from streaming.runners import ensure_embedded_pool
 
         def ready():
+            gc_tuning.settle()
             asyncio.get_event_loop().call_soon(ensure_embedded_pool)
             self.stdout.write(f"Parley is serving on http://{host}:{port}/")
 
@@ -32,4 +34,8 @@ class Command(BaseCommand):
             endpoints=[f"tcp:port={port}:interface={host}"],
             ready_callable=ready,
             application_close_timeout=10,
+            # A browser's socket is accepted once the relay has read its snapshot from the
+            # database. When hundreds of browsers (re)connect at once, after a restart, that queue
+            # outlasts Daphne's 5 s default, and a refused handshake only brings them back again.
+            websocket_handshake_timeout=30,
         ).run()

@@ -1,7 +1,8 @@
 """The MeetStream emulator and Acme's MeetStream account for the bot tests."""
 import pytest
 
-from meetings.models import Provider, ProviderAccount
+from meetings.models import Provider
+from tests.accounts import provider_account
 from tests.fakes.meetstream import MeetStreamFake
 
 API_KEY = "meetstream-key-5150"
@@ -9,10 +10,10 @@ SECRET = "whsec-meetstream-acme"
 
 
 def account(workspace, secret=SECRET):
-    found = ProviderAccount(workspace=workspace, provider=Provider.MEETSTREAM)
-    found.set_secrets({"api_key": API_KEY, **({"webhook_secret": secret} if secret else {})})
-    found.save()
-    return found
+    """Acme's MeetStream account with the emulator's API key and ``secret`` ("": none, so callbacks
+    are not signed)."""
+    signing = {"webhook_secret": secret} if secret else {}
+    return provider_account(workspace, Provider.MEETSTREAM, api_key=API_KEY, **signing)
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ async def test_live_audio_feeds_parleys_engine_attributed_to_each_speaker(alice,
         for at in range(a, b, chunk):
             await comm.send_to(bytes_data=audio_frame(f"id-{speaker}", speaker, pcm[at:min(b, at + chunk)]))
     await comm.send_to(bytes_data=b"\x07garbage")  # skipped, the stream goes on
-    await comm.disconnect()
+    await comm.disconnect(timeout=30)  # every frame received before the close is forwarded
 
     for event, status in (("bot.leaving", "Leaving"), ("bot.stopped", "Stopped")):
         await callback(bot, {"event": event, "bot_id": bot.vendor_bot_id, "bot_status": status, "timestamp": event})

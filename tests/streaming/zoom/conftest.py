@@ -2,8 +2,9 @@
 account set to the emulator's app, and the RTMP ingest on a free loopback port."""
 import pytest
 
-from meetings.models import Provider, ProviderAccount
+from meetings.models import Provider
 from streaming.zoom import client as zoom_client
+from tests.accounts import provider_account
 from tests.fakes.zoom import ZoomFake
 from tests.net import free_port
 
@@ -35,11 +36,9 @@ def zoom_served(settings):
 
 
 def zoom_account_for(workspace, fake):
-    account = ProviderAccount(workspace=workspace, provider=Provider.ZOOM, config={
-        "account_id": fake.account_id, "client_id": fake.client_id})
-    account.set_secrets({"client_secret": fake.client_secret, "webhook_secret_token": fake.webhook_secret_token})
-    account.save()
-    return account
+    """``workspace``'s Zoom account set to the emulator ``fake``'s app."""
+    return provider_account(workspace, Provider.ZOOM, {"account_id": fake.account_id, "client_id": fake.client_id},
+                            client_secret=fake.client_secret, webhook_secret_token=fake.webhook_secret_token)
 
 
 @pytest.fixture
@@ -51,4 +50,26 @@ def rtmp(settings):
     return port
 
 
+@pytest.fixture
+async def ingest(rtmp):
+    """:func:`rtmp`, and the ingests the test's sessions started closed after it; returns the port."""
+    from streaming.zoom.rtmp import stop_ingest
+
+    yield rtmp
+    await stop_ingest()
+
+
 from tests.streaming.symbl_fixtures import symbl, symbl_account  # noqa: E402,F401  (the Symbl emulator)
+
+
+async def publish(path, port, key, *, start=0, seconds=None, app="live"):
+    """ffmpeg publishes the recording at ``path`` (from ``start`` s, ``seconds`` long) to Parley's
+    ingest on ``port`` as Zoom does (FLV, AAC), as fast as it can; returns (exit status, stderr)."""
+    import asyncio
+
+    cut = [*(["-ss", str(start)] if start else []), "-i", str(path), *(["-t", str(seconds)] if seconds else [])]
+    process = await asyncio.create_subprocess_exec(
+        "ffmpeg", "-nostdin", "-loglevel", "error", *cut, "-vn", "-c:a", "aac", "-f", "flv",
+        f"rtmp://127.0.0.1:{port}/{app}/{key}", stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, stderr = await process.communicate()
+    return process.returncode, stderr.decode(errors="replace")

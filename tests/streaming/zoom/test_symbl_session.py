@@ -1,5 +1,6 @@
 """A Zoom meeting on the symbl engine: Symbl's managed stream registered with Zoom, started, subscribed,
-Zoom's live stream started; both stopped at the end; a failing step undoes what had started."""
+Zoom's live stream started; both stopped at the end; a failing step undoes what had started; a runner
+taking the session over resumes the managed stream Zoom pushes to, or makes a new one if Symbl lost it."""
 import asyncio
 import json
 from datetime import timedelta
@@ -11,7 +12,7 @@ from channels.db import database_sync_to_async
 from meetings.models import Meeting, Utterance
 from meetings.sessions import request_stop
 from streaming.models import SymblSession, ZoomStream
-from streaming.runners import claim, run_session
+from streaming.runners import claim, release, run_session
 from streaming.zoom.sessions import start_zoom
 from streaming.zoom.speakers import apply_timeline
 from tests.streaming.zoom.conftest import MEETING, zoom_account_for
@@ -117,3 +118,63 @@ async def test_symbl_refusing_the_managed_stream_names_that_step(alice, workspac
     assert meeting.status == "failed"
     assert meeting.failure_reason.startswith("Zoom stream: Symbl managed stream creation failed: ")
     assert zoom.meetings[MEETING]["livestream"] is None
+
+
+async def taken_over(meeting, session):
+    """The first runner loses the session (its lease; cancelled mid-stream, Zoom still pushing to
+    Symbl); a second runner claims and runs it."""
+    session.cancel()
+    await asyncio.gather(session, return_exceptions=True)
+    await database_sync_to_async(release)(meeting.pk, "test-runner")
+    assert await database_sync_to_async(claim)(meeting.pk, "second-runner")
+    return asyncio.create_task(run_session(meeting.pk, "second-runner"))
+
+
+async def transcript_grows(meeting, session, beyond=0):
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(await finals(meeting)) <= beyond:
+        assert asyncio.get_running_loop().time() < deadline and not session.done(), "no transcript arrived"
+        await asyncio.sleep(0.1)
+    return len(await finals(meeting))
+
+
+async def stop_and_complete(meeting, session):
+    await database_sync_to_async(request_stop)(meeting)
+    await asyncio.wait_for(session, 60)
+    meeting = await database_sync_to_async(Meeting.objects.get)(pk=meeting.pk)
+    assert meeting.status == "completed", meeting.failure_reason
+
+
+async def test_a_runner_taking_over_resumes_the_managed_stream_zoom_pushes_to(alice, workspace, zoom, symbl,
+                                                                              symbl_account):
+    meeting, session = await begin(alice, workspace, zoom)
+    heard = await transcript_grows(meeting, session)
+    first = await database_sync_to_async(ZoomStream.objects.get)(meeting=meeting)
+    session = await taken_over(meeting, session)
+    await transcript_grows(meeting, session, beyond=heard)
+    await stop_and_complete(meeting, session)
+    stream = await database_sync_to_async(ZoomStream.objects.get)(meeting=meeting)
+    # One managed stream for the whole meeting, registered with Zoom once; started by both runners.
+    assert [p for m, p in symbl_calls(symbl) if p == "/v1/managed-stream"] == ["/v1/managed-stream"]
+    assert (stream.symbl_stream_id, stream.stream_key, stream.live_at) == (
+        first.symbl_stream_id, first.stream_key, first.live_at)
+    assert zoom.meetings[MEETING]["livestream"]["stream_key"] == first.symbl_stream_id
+    assert list(symbl.streams) == [first.symbl_stream_id] and symbl.streams[first.symbl_stream_id].stopped
+    state = await database_sync_to_async(SymblSession.objects.get)(meeting=meeting)
+    assert state.conversation_id == symbl.streams[first.symbl_stream_id].conversation.id
+
+
+async def test_a_runner_taking_over_makes_a_new_managed_stream_when_symbl_lost_it(alice, workspace, zoom, symbl,
+                                                                                  symbl_account):
+    meeting, session = await begin(alice, workspace, zoom)
+    heard = await transcript_grows(meeting, session)
+    first = await database_sync_to_async(ZoomStream.objects.get)(meeting=meeting)
+    del symbl.streams[first.symbl_stream_id]  # Symbl expired it while no runner held the session
+    session = await taken_over(meeting, session)
+    await transcript_grows(meeting, session, beyond=heard)
+    await stop_and_complete(meeting, session)
+    stream = await database_sync_to_async(ZoomStream.objects.get)(meeting=meeting)
+    assert [p for m, p in symbl_calls(symbl) if p == "/v1/managed-stream"] == ["/v1/managed-stream"] * 2
+    assert stream.symbl_stream_id != first.symbl_stream_id and list(symbl.streams) == [stream.symbl_stream_id]
+    # Zoom now pushes to the new stream.
+    assert zoom.meetings[MEETING]["livestream"]["stream_key"] == stream.symbl_stream_id == stream.stream_key
