@@ -21,8 +21,6 @@ Sources (digest in ``shared/api-contracts.md`` §8):
 become :class:`ZoomError` subclasses carrying Zoom's code and message, so the user reads what
 Zoom said.
 """
-import asyncio
-import logging
 from urllib.parse import quote
 
 import httpx
@@ -30,8 +28,7 @@ from django.conf import settings
 
 from streaming.tls import tls_context
 from streaming.tokens import TokenCache, account_key
-
-log = logging.getLogger(__name__)
+from streaming.vendor_http import TokenClient, send_with_backoff
 
 # Keyed by (oauth url, account id, client id, sha256(secret)).
 _TOKENS = TokenCache()
@@ -119,7 +116,7 @@ def meeting_path(meeting_id):
     return quote(once, safe="") if meeting_id.startswith("/") or "//" in meeting_id else once
 
 
-class ZoomClient:
+class ZoomClient(TokenClient):
     """One Zoom account's client (a Server-to-Server OAuth app). Use ``async with``.
 
     ``api_url`` defaults to ``settings.ZOOM_API_URL`` (with ``/v2``), ``oauth_url`` to
@@ -127,6 +124,7 @@ class ZoomClient:
     :attr:`attempts` times with backoff (``Retry-After`` honoured, capped at :attr:`max_backoff_s`).
     """
 
+    tokens = _TOKENS
     attempts = 3
     backoff_s = 0.5
     max_backoff_s = 8.0
@@ -147,24 +145,12 @@ class ZoomClient:
                                 "Workspace → Provider accounts.")
         return cls(values["account_id"], values["client_id"], values["client_secret"], **kwargs)
 
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.aclose()
-
-    async def aclose(self):
-        await self.http.aclose()
-
     # -- OAuth ---------------------------------------------------------------------------------
 
-    async def token(self, *, force=False):
-        """A valid access token (cached). Raises :class:`Unauthorized` for a wrong client id,
-        client secret or account id, :class:`ServerError`/:class:`RateLimited` when retries ran out."""
-        return await _TOKENS.token(self._key, self._issue_token, force=force)
-
     async def _issue_token(self):
-        """``(access_token, expires_in)`` of a new token for this account and app."""
+        """``(access_token, expires_in)`` of a new token for this account and app. Raises
+        :class:`Unauthorized` for a wrong client id, client secret or account id,
+        :class:`ServerError`/:class:`RateLimited` when retries ran out."""
         response = await self._send("POST", f"{self.oauth_url}/oauth/token",
                                     params={"grant_type": "account_credentials", "account_id": self.account_id},
                                     auth=(self.client_id, self._secret))
@@ -174,45 +160,23 @@ class ZoomClient:
         except (KeyError, TypeError, ValueError):
             raise ZoomError(f"Zoom's token answer lacks access_token/expires_in: {body!r}"[:300]) from None
 
-    def forget_token(self, token=None):
-        """Drop the cached token (only ``token``, when given: another task may have renewed it)."""
-        _TOKENS.forget(self._key, token)
-
     # -- requests ------------------------------------------------------------------------------
 
     async def request(self, method, path_or_url, **kwargs):
         """An authenticated request (``path`` under ``api_url``, or a full URL); returns the
         ``httpx.Response`` (2xx). A 401 renews the token and retries once; raises :class:`ZoomError`."""
         url = path_or_url if "://" in path_or_url else self.api_url + path_or_url
-        token = await self.token()
-        try:
-            return await self._send(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
-        except Unauthorized:
-            self.forget_token(token)
-            token = await self.token(force=True)
-            return await self._send(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        return await self.with_fresh_token(
+            lambda token: self._send(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs),
+            Unauthorized)
 
     async def _send(self, method, url, **kwargs):
         shown = str(httpx.URL(url).copy_with(query=None))
-        for attempt in range(1, self.attempts + 1):
-            delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = await self.http.request(method, url, **kwargs)
-            except httpx.TransportError as exc:
-                error = ServerError(f"could not reach {shown}: {exc.__class__.__name__}: {exc}")
-            else:
-                if response.status_code < 400:
-                    return response
-                error = error_for(response)
-                if isinstance(error, RateLimited) and error.retry_after is not None:
-                    delay = min(self.max_backoff_s, error.retry_after)
-                if not isinstance(error, (RateLimited, ServerError)):
-                    raise error
-            if attempt == self.attempts:
-                raise error
-            log.info("Zoom %s %s: %s; retry %d in %.2f s", method, shown, error, attempt, delay)
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        return await send_with_backoff(
+            self.http, method, url, attempts=self.attempts, backoff_s=self.backoff_s,
+            max_backoff_s=self.max_backoff_s, error_for=error_for,
+            unreachable=lambda exc: ServerError(f"could not reach {shown}: {exc.__class__.__name__}: {exc}"),
+            retryable=(RateLimited, ServerError), label=f"Zoom {method} {shown}", **kwargs)
 
     # -- live stream ---------------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ https://docs.symbl.ai/docs/async-api/introduction (§7).
   (``Retry-After`` honoured), at most :attr:`SymblClient.attempts` times: nothing retries forever.
 """
 import asyncio
-import logging
 import time
 from urllib.parse import quote
 
@@ -24,8 +23,7 @@ import httpx
 
 from streaming.tls import tls_context
 from streaming.tokens import TokenCache, account_key
-
-log = logging.getLogger(__name__)
+from streaming.vendor_http import TokenClient, send_with_backoff
 
 
 class SymblError(Exception):
@@ -91,12 +89,13 @@ def _message_of(response):
 _TOKENS = TokenCache()
 
 
-class SymblClient:
+class SymblClient(TokenClient):
     """One account's REST client. ``api_url`` and ``ws_url`` without a trailing slash.
 
     Use as ``async with SymblClient(...) as client``, or call :meth:`aclose`.
     """
 
+    tokens = _TOKENS
     attempts = 5
     backoff_s = 0.5
     max_backoff_s = 8.0
@@ -113,27 +112,12 @@ class SymblClient:
         self.app_id, self._secret = app_id, app_secret
         self._key = account_key(self.api_url, app_id, secret=app_secret)
 
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.aclose()
-
-    async def aclose(self):
-        await self.http.aclose()
-
     # -- authentication ------------------------------------------------------------------------
 
-    async def token(self, *, force=False):
-        """A valid access token, from the cache unless it is near expiry or ``force``.
-
-        Raises :class:`Unauthorized` for a wrong app id or secret (never retried),
-        :class:`RateLimited`/:class:`ServerError` when retries ran out.
-        """
-        return await _TOKENS.token(self._key, self._issue_token, force=force)
-
     async def _issue_token(self):
-        """``(accessToken, expiresIn)`` of a new token for this app."""
+        """``(accessToken, expiresIn)`` of a new token for this app (:meth:`token` asks for one when
+        the cached one is near expiry). Raises :class:`Unauthorized` for a wrong app id or secret
+        (never retried), :class:`RateLimited`/:class:`ServerError` when retries ran out."""
         if not self.app_id or not self._secret:
             raise NotConfigured("No Symbl app id and secret are set: an admin sets them under Workspace → "
                                 "Provider accounts.", 401)
@@ -144,10 +128,6 @@ class SymblClient:
         except (KeyError, TypeError, ValueError):
             raise SymblError(f"Symbl's token answer lacks accessToken/expiresIn: {body!r}"[:300]) from None
 
-    def forget_token(self, token=None):
-        """Drop the cached token (only ``token``, when given: another task may have renewed it)."""
-        _TOKENS.forget(self._key, token)
-
     # -- requests ------------------------------------------------------------------------------
 
     async def request(self, method, path, **kwargs):
@@ -156,39 +136,21 @@ class SymblClient:
         A 401 renews the token and retries once; 429/5xx/transport errors back off and retry.
         Raises the typed :class:`SymblError` subclass otherwise.
         """
-        token = await self.token()
-        try:
-            return await self._send(method, path, token=token, **kwargs)
-        except Unauthorized:
-            self.forget_token(token)
-            token = await self.token(force=True)
-            return await self._send(method, path, token=token, **kwargs)
+        return await self.with_fresh_token(lambda token: self._send(method, path, token=token, **kwargs),
+                                           Unauthorized)
 
     async def _send(self, method, path, *, token=None, auth=True, headers=None, **kwargs):
         headers = dict(headers or {})
         if auth:
             headers["Authorization"] = f"Bearer {token}"
-        url = self.api_url + path
-        for attempt in range(1, self.attempts + 1):
-            delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = await self.http.request(method, url, headers=headers, **kwargs)
-            except httpx.TransportError as exc:
-                error = ServerError(f"Symbl could not be reached at {self.api_url}: {exc.__class__.__name__}: {exc}", 0)
-            else:
-                if response.status_code < 400:
-                    return response.json() if response.content else {}
-                error = error_for(response.status_code, _message_of(response))
-                retry_after = response.headers.get("Retry-After", "")
-                if retry_after.isdigit():
-                    delay = min(self.max_backoff_s, float(retry_after))
-                if not isinstance(error, (RateLimited, ServerError)):
-                    raise error
-            if attempt == self.attempts:
-                raise error
-            log.info("Symbl %s %s: %s; retry %d in %.2f s", method, path, error, attempt, delay)
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        response = await send_with_backoff(
+            self.http, method, self.api_url + path, headers=headers, attempts=self.attempts,
+            backoff_s=self.backoff_s, max_backoff_s=self.max_backoff_s,
+            error_for=lambda response: error_for(response.status_code, _message_of(response)),
+            unreachable=lambda exc: ServerError(
+                f"Symbl could not be reached at {self.api_url}: {exc.__class__.__name__}: {exc}", 0),
+            retryable=(RateLimited, ServerError), label=f"Symbl {method} {path}", **kwargs)
+        return response.json() if response.content else {}
 
     # -- Conversation API (§6) -----------------------------------------------------------------
 
