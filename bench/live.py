@@ -78,7 +78,7 @@ async def drive_session(emit, seconds, rng, lag=None):
     clock_ms = 0
     # A producer that falls behind stops at the deadline anyway (its lag is reported).
     while clock_ms < seconds * 1000 and loop.time() < start + seconds + 5:
-        clock_ms += 100
+        clock_ms += PARTIAL_MS  # every event falls on this tick; a finer one only wakes the loop for nothing
         delay = start + clock_ms / 1000 - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
