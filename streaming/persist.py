@@ -371,20 +371,20 @@ def message_span_ms(message):
 
 
 def _project_message_response(meeting, event):
+    # A message id already stored keeps its utterance (the first delivery wins). No other writer
+    # can add one meanwhile: this transaction holds the meeting's row since it took sequence
+    # numbers (_take_seqs), so a plain INSERT, without get_or_create's savepoint, is safe.
+    ids = [message["id"] for message in event["messages"]]
+    known = set(Utterance.objects.filter(meeting=meeting, message_id__in=ids).values_list("message_id", flat=True))
     for message in event["messages"]:
         speaker = _speaker(meeting, message.get("from"))
-        start_ms, end_ms = message_span_ms(message)
-        Utterance.objects.get_or_create(
-            meeting=meeting,
-            message_id=message["id"],
-            defaults={
-                "speaker": speaker,
-                "text": message["payload"]["content"].strip(),
-                "start_ms": start_ms,
-                "end_ms": end_ms,
-                "is_final": True,
-            },
-        )
+        if message["id"] not in known:
+            known.add(message["id"])
+            start_ms, end_ms = message_span_ms(message)
+            # Saved through the ORM: its post_save handler indexes it for search.
+            Utterance.objects.create(meeting=meeting, message_id=message["id"], speaker=speaker,
+                                     text=message["payload"]["content"].strip(), start_ms=start_ms, end_ms=end_ms,
+                                     is_final=True)
         # The final text replaces the speaker's provisional line.
         _drop_interim(meeting, speaker)
 

@@ -47,6 +47,19 @@ def test_the_same_provider_message_is_stored_once(meeting):
     assert Utterance.objects.filter(meeting=meeting).count() == 1
 
 
+def test_a_message_already_stored_keeps_its_first_delivery_and_the_others_are_added(meeting):
+    persist_event(meeting.pk, said("m-1", "Hello there.", 0, 900))
+    # Redelivered beside a new message (a different event: its dedupe key differs), and a message
+    # repeated within one event: each id is one utterance, the first text it came with.
+    both = events.message_response("m-1", "Hello again?", user=ANN, start_ms=0, end_ms=900)
+    both["messages"] += said("m-2", "Shall we start.", 1000, 1800)["messages"] * 2
+    assert persist_event(meeting.pk, both) is not None
+    assert list(Utterance.objects.filter(meeting=meeting).order_by("start_ms").values_list("message_id", "text")) == [
+        ("m-1", "Hello there."), ("m-2", "Shall we start.")]
+    assert SearchEntry.objects.filter(utterance__meeting=meeting).count() == 2
+    assert meeting.speakers.get().name == "Ann"
+
+
 def test_a_malformed_event_is_logged_and_dropped(meeting, caplog):
     with caplog.at_level(logging.WARNING, logger="streaming.persist"):
         assert persist_event(meeting.pk, {"type": "message_response", "messages": [{"id": "x"}]}) is None
