@@ -342,7 +342,7 @@ def _project_recognition_result(meeting, event):
     # speaker, so only a new line needs the speaker's row. Partial results are most of all events
     # (several a second per speaker), so the line is rewritten with one plain UPDATE, without the
     # ORM's per-query work or signals: provisional lines have no search entries and no links.
-    interim_id = INTERIM_PREFIX + (events.speaker_key(message.get("user")) or "-")
+    interim_id = _interim_id(events.speaker_key(message.get("user")))
     offset = int(event.get("timeOffset") or 0)
     text = message["punctuated"]["transcript"]
     with connection.cursor() as cursor:
@@ -354,10 +354,15 @@ def _project_recognition_result(meeting, event):
                                  start_ms=offset, end_ms=offset, speaker=_speaker(meeting, message.get("user")))
 
 
+def _interim_id(speaker_key):
+    """The message id of a speaker's provisional line (one per speaker; ``None``: no speaker)."""
+    return INTERIM_PREFIX + (speaker_key or "-")
+
+
 def _drop_interim(meeting, speaker):
     """Remove the speaker's provisional line (a final one replaced it). A plain DELETE: the line has
     no search entry, insight or topic links for the ORM's cascade to look for."""
-    interim_id = INTERIM_PREFIX + (speaker.key if speaker else "-")
+    interim_id = _interim_id(speaker.key if speaker else None)
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {Utterance._meta.db_table} WHERE meeting_id = %s AND message_id = %s "
                        "AND NOT is_final", [meeting.pk, interim_id])
