@@ -255,6 +255,8 @@ class AssemblyAIFake(LoopbackFake):
                        "type": "Turn"}
             if speaker_labels:
                 payload["speaker_label"] = _label(words[0].speaker)
+            if end and words:
+                heard.final_ends_s.append(words[-1].end)
             outbox.put_nowait((time.monotonic() + self.latency_ms / 1000 / self.speed, payload))
 
         def end_turn(n, words):

@@ -375,6 +375,8 @@ class DeepgramFake(LoopbackFake):
                               "model_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, stream.options.model))}}
         if from_finalize:
             frame["from_finalize"] = True
+        if is_final and words:
+            stream.heard.final_ends_s.append(words[-1].end)
         self._queue(stream, frame)
 
     def _utterance_end(self, stream):

@@ -39,6 +39,7 @@ class Heard:
         self.earlier = list(earlier)
         self.audio = bytearray()
         self.offset_s = None  # where this audio starts in the recording, once located
+        self.final_ends_s = []  # where each final result given on this connection ends in the recording
 
     @property
     def received_s(self):
