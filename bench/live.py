@@ -12,8 +12,12 @@ It then measures one plain ``websockets`` broadcast server doing only the fan-ou
 events (no database, no channel layer) as the reference for what this machine can do, and
 finally a soak at 50×10 printing the memory of each process at its start and end.
 
+Sessions start at random phases of their 3-s cycle, as independent meetings do; ``--aligned``
+starts them within 300 ms of each other, so that every session's final result (the heavier
+events) lands in the same 300 ms, every 3 s: a worst case, for comparison.
+
 Options: ``--configs 10x10,50x10,…``, ``--seconds`` per measurement, ``--runners`` (producer
-processes), ``--soak-seconds`` (600; 0 skips), ``--no-reference``, ``--json``.
+processes), ``--soak-seconds`` (600; 0 skips), ``--no-reference``, ``--aligned``, ``--json``.
 """
 import argparse
 import asyncio
@@ -73,7 +77,11 @@ async def drive_session(emit, seconds, rng, lag=None):
     that cannot keep up shows here, not as browser latency.
     """
     loop = asyncio.get_running_loop()
-    await asyncio.sleep(rng.random() * PARTIAL_MS / 1000)  # sessions do not start in lockstep
+    # Independent meetings: their utterances end at random phases of the 3-s cycle. --aligned
+    # starts them within one partial's period instead, so every session's final lands in the same
+    # 300 ms: a worst case that independent meetings do not produce.
+    phase_ms = PARTIAL_MS if os.environ.get("PARLEY_BENCH_ALIGNED") else FINAL_MS
+    await asyncio.sleep(rng.random() * phase_ms / 1000)
     start = loop.time()
     clock_ms = 0
     # A producer that falls behind stops at the deadline anyway (its lag is reported).
@@ -532,6 +540,8 @@ def main():
     parser.add_argument("--runners", type=int, default=2, help="runner (producer) processes")
     parser.add_argument("--soak-seconds", type=float, default=600, help="soak at 50×10; 0 skips it")
     parser.add_argument("--no-reference", action="store_true", help="skip the plain websockets reference")
+    parser.add_argument("--aligned", action="store_true",
+                        help="every session's final in the same 300 ms (a worst case), not at random phases")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--role", choices=["producer", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--meetings", help=argparse.SUPPRESS)
@@ -545,6 +555,8 @@ def main():
         role_reference(args.port, args.sessions, args.seconds, args.start_file)
     else:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        if args.aligned:
+            os.environ["PARLEY_BENCH_ALIGNED"] = "1"  # the producer and reference processes read it
         asyncio.run(main_async(args))
 
 

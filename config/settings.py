@@ -172,7 +172,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "streaming.layers.InProcessChannelLayer", "CONFIG": {"capacity": 1500, "expiry": 60}},
-        "live": {"BACKEND": "streaming.layers.InProcessChannelLayer", "CONFIG": {"capacity": 1500, "expiry": 60}},
+        # One channel per process takes every live event (streaming.fanout): room for a burst.
+        "live": {"BACKEND": "streaming.layers.InProcessChannelLayer", "CONFIG": {"capacity": 20000, "expiry": 60}},
     }
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
@@ -185,8 +186,12 @@ RUNNER_LEASE_SECONDS = int(env_str("PARLEY_RUNNER_LEASE_SECONDS", "30"))
 # How long the persister keeps retrying an event while PostgreSQL is unreachable.
 PERSIST_RETRY_SECONDS = float(env_str("PARLEY_PERSIST_RETRY_SECONDS", "60"))
 # Threads (each with its own database connection) a runner process stores events from, meetings
-# spread over them: PostgreSQL takes concurrent writers, SQLite has one writer at a time.
-PERSIST_THREADS = int(env_str("PARLEY_PERSIST_THREADS", "4" if DATABASE_URL else "1"))
+# spread over them. One by default: paced batches (below) leave one connection room to spare on
+# PostgreSQL, and SQLite has one writer at a time anyway.
+PERSIST_THREADS = int(env_str("PARLEY_PERSIST_THREADS", "1"))
+# With many sessions live in a process, their events share one transaction per this interval
+# (streaming.persist._Batcher): fewer round trips and disk flushes, for at most this much delay.
+PERSIST_INTERVAL_MS = float(env_str("PARLEY_PERSIST_INTERVAL_MS", "15"))
 # The cyclic garbage collector's first-generation threshold in Daphne processes
 # (streaming.gc_tuning; CPython's default is 700).
 GC_YOUNG_THRESHOLD = int(env_str("PARLEY_GC_YOUNG_THRESHOLD", "50000"))

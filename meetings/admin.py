@@ -27,8 +27,7 @@ class SpeakerAdmin(admin.ModelAdmin):
 
 @admin.register(models.Utterance)
 class UtteranceAdmin(admin.ModelAdmin):
-    list_display = ["meeting", "speaker", "start_ms", "end_ms", "text", "is_final"]
-    list_filter = ["is_final"]
+    list_display = ["meeting", "speaker", "start_ms", "end_ms", "text"]
     search_fields = ["text"]
     raw_id_fields = ["meeting", "speaker"]
 

@@ -48,7 +48,7 @@ def _name(speaker):
 
 
 def _finals(meeting):
-    return meeting.utterances.filter(is_final=True).select_related("speaker")
+    return meeting.utterances.select_related("speaker")
 
 
 def _txt(meeting):

@@ -29,7 +29,7 @@ class Turn:
 def lines(meeting):
     """The meeting's final utterances in time order, as :class:`Line` (speaker: a Speaker or None)."""
     speakers = {s.pk: s for s in meeting.speakers.all()}
-    rows = meeting.utterances.filter(is_final=True).values_list("pk", "speaker_id", "start_ms", "end_ms", "text")
+    rows = meeting.utterances.values_list("pk", "speaker_id", "start_ms", "end_ms", "text")
     return [Line(pk, speakers.get(speaker_id), start, end, text) for pk, speaker_id, start, end, text in rows]
 
 

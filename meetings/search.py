@@ -3,8 +3,9 @@
 What is searched: final utterances, insights, topics, meeting titles and participant names, one
 :class:`~meetings.models.SearchEntry` row each, kept current by the ``post_save`` handlers below
 and ``m2m_changed`` (every write path saves through the ORM: the persister's projections,
-imports, renames, action-item edits, Symbl reconciliation) and removed with their source row by
-``ON DELETE CASCADE``. Only final utterances are indexed.
+imports, renames, action-item edits, Symbl reconciliation), by :func:`index_new_utterances` and
+:func:`index_new_insights` where the persister creates rows in bulk, and removed with their source
+row by ``ON DELETE CASCADE``. Only final utterances are indexed.
 
 The query language is web-search syntax, parsed here once for both engines (:func:`parse`):
 words are ANDed, ``OR`` between two terms, ``"quoted phrases"``, ``-word`` / ``-"phrase"``
@@ -73,13 +74,24 @@ def _entry(kind, instance, text, meeting_id, created, **extra):
                                                                        **fields})
 
 
+def index_new_utterances(utterances):
+    """Entries for utterances just created with ``bulk_create`` (which sends no ``post_save``):
+    one INSERT for all of them."""
+    SearchEntry.objects.bulk_create([SearchEntry(utterance=u, meeting_id=u.meeting_id, kind="utterance", text=u.text,
+                                                 said_by_id=u.speaker_id) for u in utterances])
+
+
+def index_new_insights(insights, said_by):
+    """Entries for insights just created with ``bulk_create``, already linked to their utterances;
+    ``said_by`` maps each insight's id to who said its first utterance (None: nobody known)."""
+    SearchEntry.objects.bulk_create([SearchEntry(insight=i, meeting_id=i.meeting_id, kind="insight", text=i.text,
+                                                 said_by_id=said_by.get(i.pk)) for i in insights])
+
+
 def _on_utterance(sender, instance, created, raw=False, **kwargs):
     if raw:
         return
-    if instance.is_final:
-        _entry("utterance", instance, instance.text, instance.meeting_id, created, said_by_id=instance.speaker_id)
-    elif not created:
-        SearchEntry.objects.filter(utterance=instance).delete()
+    _entry("utterance", instance, instance.text, instance.meeting_id, created, said_by_id=instance.speaker_id)
 
 
 def _first_speaker(insight_id):

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from meetings import search
 from meetings.models import Insight, Meeting, MeetingEvent, Speaker, Summary, Topic, Utterance
 
 from . import events
@@ -33,6 +34,9 @@ LIVE_LAYER = "live"
 
 # At most this many events share one transaction (a runner's sessions emit concurrently).
 BATCH_MAX = 200
+# From this many meetings storing events within a second, a batcher paces its transactions
+# (settings.PERSIST_INTERVAL_MS); with fewer, each event is stored as soon as it can be.
+BUSY_MEETINGS = 10
 
 # Which status may follow which. A runner that lost its lease must not move a meeting back.
 TRANSITIONS = {
@@ -44,9 +48,6 @@ TRANSITIONS = {
     "completed": set(),
     "failed": set(),
 }
-
-INTERIM_PREFIX = "interim:"
-
 
 class TransitionError(events.ProtocolError):
     """A session_status event that would move a meeting along an edge TRANSITIONS lacks."""
@@ -72,7 +73,7 @@ def persist_event(meeting_id, event, runner_id=None):
         raise error
     if stored is not None:
         # Inside a caller's transaction, publishing waits for that transaction's commit.
-        transaction.on_commit(lambda: publish(meeting_id, stored.seq, event))
+        transaction.on_commit(lambda: publish(meeting_id, stored.seq, event, stored.payload_json))
     return stored
 
 
@@ -106,6 +107,9 @@ class _Batcher:
         return batcher
 
     def __init__(self, threads):
+        self.interval = settings.PERSIST_INTERVAL_MS / 1000
+        self.last_batch_at = float("-inf")
+        self.second, self.meetings, self.busy = 0, set(), False  # meetings seen this second
         self.pending = []
         self.draining = None
         self.published = asyncio.Queue()
@@ -142,21 +146,41 @@ class _Batcher:
             raise
 
     async def _drain(self):
+        loop = asyncio.get_running_loop()
         while self.pending:
+            # With many sessions live, at most one transaction per interval: their events share
+            # it, and its fixed cost (BEGIN, the sequence numbers, the log's INSERT, COMMIT: four
+            # round trips, and a disk flush). Paced so, a hundred sessions' events cost a few
+            # dozen transactions a second instead of hundreds, for at most an interval of delay.
+            # A session or two are never held back: their events are stored at once.
+            if self.busy:
+                wait = self.last_batch_at + self.interval - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            self.last_batch_at = now = loop.time()
             batch, self.pending = self.pending[:BATCH_MAX], self.pending[BATCH_MAX:]
+            self._count(now, batch)
             try:
                 results = await self.store([item for item, _ in batch])
             except BaseException as exc:  # the database stayed away past the retry deadline
                 results = [(None, exc)] * len(batch)
             for ((meeting_id, event, _), future), (stored, error) in zip(batch, results):
                 if stored is not None:
-                    self.published.put_nowait((meeting_id, stored.seq, event))
+                    self.published.put_nowait((meeting_id, stored.seq, event, stored.payload_json))
                 if error is not None:
                     future.set_exception(error)
                 else:
                     future.set_result(stored)
             if not self.published.empty() and (self.publisher is None or self.publisher.done()):
                 self.publisher = asyncio.ensure_future(self._publish())
+
+    def _count(self, now, batch):
+        second = int(now)
+        if second != self.second:
+            self.busy = len(self.meetings) >= BUSY_MEETINGS
+            self.second, self.meetings = second, set()
+        self.meetings.update(meeting_id for (meeting_id, _, _), _ in batch)
+        self.busy = self.busy or len(self.meetings) >= BUSY_MEETINGS
 
     async def _publish(self):
         # Publishing overlaps the next batch's database work, and keeps each meeting's order.
@@ -235,7 +259,8 @@ def _append_all(work):
     duplicates = _stored_keys(work)
     fresh = [item for item in work if not (item[3] and (item[0], item[3]) in duplicates)]
     seqs = _take_seqs(fresh)
-    stored, unsaved = [], []
+    projection = _Projection()
+    stored = []
     for item in work:
         meeting_id, kind, event, key, runner_id = item
         if key and (meeting_id, key) in duplicates:
@@ -246,13 +271,77 @@ def _append_all(work):
         seqs[meeting_id] = seq + 1, holder
         if runner_id is not None and holder != runner_id:
             raise LeaseLost(f"meeting {meeting_id} is held by {holder or 'no runner'}, not {runner_id}")
-        # Most events only need the meeting's id; a status change reads the rest.
-        meeting = Meeting.objects.get(pk=meeting_id) if kind == "session_status" else Meeting(pk=meeting_id)
-        _project(meeting, kind, event)
-        unsaved.append(MeetingEvent(meeting_id=meeting_id, seq=seq, type=kind, payload=event, dedupe_key=key))
-        stored.append(unsaved[-1])
-    MeetingEvent.objects.bulk_create(unsaved)
+        projection.add(meeting_id, kind, event)
+        stored.append(StoredEvent(meeting_id, seq, kind, event, key))
+    projection.flush()
+    _insert_log([s for s in stored if s is not None])
     return stored
+
+
+class StoredEvent(MeetingEvent):
+    """A :class:`~meetings.models.MeetingEvent` the persister wrote, with its payload's JSON text
+    (encoded once: the log's row and the browsers' frame both use it)."""
+
+    class Meta:
+        proxy = True
+
+    def __init__(self, meeting_id, seq, kind, event, key):
+        super().__init__(meeting_id=meeting_id, seq=seq, type=kind, payload=event, dedupe_key=key,
+                         created_at=timezone.now())
+        self.payload_json = json.dumps(event)
+
+
+def _insert_log(rows):
+    """One INSERT for the batch's rows of the event log. Written out rather than through
+    ``bulk_create``: every event makes one row, and the payload is inserted as the JSON text already
+    made for the browsers' frame (the JSON column's own text form on both databases)."""
+    if not rows:
+        return
+    table = MeetingEvent._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
+    params = [v for r in rows for v in (r.meeting_id, r.seq, r.type, r.payload_json, r.dedupe_key, r.created_at)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (meeting_id, seq, type, payload, dedupe_key, created_at) VALUES {values}",
+                       params)
+
+
+class _Projection:
+    """The hub rows a batch's events make, in the batch's order.
+
+    Most of a live session's events that project onto rows are final results, ``message_response``
+    and ``insight_response``: those are gathered and written together, a query or two per table
+    for the whole batch. Any other event first writes what was gathered, so it sees the rows of
+    the events before it."""
+
+    def __init__(self):
+        self.messages = []  # [(meeting_id, message of a message_response)]
+        self.insights = []  # [(meeting_id, insight of an insight_response)]
+
+    def add(self, meeting_id, kind, event):
+        if kind == "recognition_result":
+            # A partial result projects onto nothing (the log is where a snapshot reads the
+            # provisional line, meetings.serializers); a final one names its speaker. Symbl
+            # follows it with the message_response that becomes an utterance.
+            message = event["message"]
+            if message["isFinal"]:
+                _speaker_id(meeting_id, message.get("user"))
+        elif kind == "message_response":
+            self.messages.extend((meeting_id, message) for message in event["messages"])
+        elif kind == "insight_response":
+            self.insights.extend((meeting_id, insight) for insight in event["insights"])
+        else:
+            self.flush()
+            # Most events only need the meeting's id; a status change reads the rest.
+            meeting = Meeting.objects.get(pk=meeting_id) if kind == "session_status" else Meeting(pk=meeting_id)
+            _project(meeting, kind, event)
+
+    def flush(self):
+        if self.messages:
+            _store_utterances(self.messages)
+            self.messages = []
+        if self.insights:
+            _store_insights(self.insights)
+            self.insights = []
 
 
 def _stored_keys(work):
@@ -288,29 +377,33 @@ def _take_seqs(work):
     return seqs
 
 
-def publish(meeting_id, seq, event):
+def publish(meeting_id, seq, event, event_json=None):
     """Fan an event out to every browser watching the meeting (call only after commit)."""
-    async_to_sync(apublish)(meeting_id, seq, event)
+    async_to_sync(apublish)(meeting_id, seq, event, event_json)
 
 
-def relay_frame(seq, event):
+def relay_frame(seq, event, event_json=None):
     """The text frame a watching browser gets for event number ``seq``:
-    ``{"type": "event", "seq": seq, "event": <protocol event>}`` as JSON."""
-    return json.dumps({"type": "event", "seq": seq, "event": event})
+    ``{"type": "event", "seq": seq, "event": <protocol event>}`` as JSON (``event_json``: the
+    event already encoded, which is then used as it is)."""
+    if event_json is None:
+        event_json = json.dumps(event)
+    return f'{{"type": "event", "seq": {int(seq)}, "event": {event_json}}}'
 
 
-async def apublish(meeting_id, seq, event):
+async def apublish(meeting_id, seq, event, event_json=None):
     """:func:`publish` from an event loop.
 
-    The group message is ``{"type": "meeting.event", "seq": seq, "frame": relay_frame(…)}``: the
-    frame is encoded once here, not once per watching socket, and a flat message costs little to
-    decode in each of them."""
+    The group message is ``{"type": "meeting.event", "group": "meeting.<id>", "seq": seq, "frame":
+    relay_frame(…)}``: the frame is encoded once here, not once per watching socket; ``group`` tells
+    a process's :class:`~streaming.fanout.Fanout`, a member of many groups, whose event it is."""
     layer = get_channel_layer(LIVE_LAYER)
     if layer is None:
         return
+    group = f"meeting.{meeting_id}"
     try:
-        await layer.group_send(f"meeting.{meeting_id}",
-                               {"type": "meeting.event", "seq": seq, "frame": relay_frame(seq, event)})
+        await layer.group_send(group, {"type": "meeting.event", "group": group, "seq": seq,
+                                       "frame": relay_frame(seq, event, event_json)})
     except Exception:
         # The event is in the log: a browser that missed it catches up by sequence number.
         log.exception("meeting %s: publishing event %s failed", meeting_id, seq)
@@ -322,50 +415,32 @@ def _project(meeting, kind, event):
         handler(meeting, event)
 
 
-def _speaker(meeting, who):
-    """Get or create the speaker for a Symbl ``user``/``from`` object (None when absent)."""
+# (meeting id, speaker key) -> the speaker's id, as committed. Speakers are only ever deleted with
+# their meeting, and a meeting that is gone takes no events, so an entry never goes stale; the
+# bound only keeps a long-lived runner's memory flat.
+_speaker_ids = {}
+SPEAKER_CACHE_MAX = 20_000
+
+
+def _speaker_id(meeting_id, who):
+    """The id of the speaker for a Symbl ``user``/``from`` object (created on first sight; None
+    when it names nobody)."""
     key = events.speaker_key(who)
     if not key:
         return None
-    name = str(who.get("name") or key)
-    speaker, _ = Speaker.objects.get_or_create(meeting=meeting, key=key, defaults={"name": name})
-    return speaker
+    speaker_id = _speaker_ids.get((meeting_id, key))
+    if speaker_id is None:
+        name = str(who.get("name") or key)
+        speaker_id = Speaker.objects.get_or_create(meeting_id=meeting_id, key=key, defaults={"name": name})[0].pk
+        # Remembered once committed: a transaction that rolls back takes the new row with it.
+        transaction.on_commit(functools.partial(_remember_speaker, (meeting_id, key), speaker_id))
+    return speaker_id
 
 
-def _project_recognition_result(meeting, event):
-    message = event["message"]
-    if message["isFinal"]:
-        # Symbl follows a final result with a message_response; that is what becomes an utterance.
-        _speaker(meeting, message.get("user"))
-        return
-    # One provisional line per speaker, named after the speaker's key: the line already names its
-    # speaker, so only a new line needs the speaker's row. Partial results are most of all events
-    # (several a second per speaker), so the line is rewritten with one plain UPDATE, without the
-    # ORM's per-query work or signals: provisional lines have no search entries and no links.
-    interim_id = _interim_id(events.speaker_key(message.get("user")))
-    offset = int(event.get("timeOffset") or 0)
-    text = message["punctuated"]["transcript"]
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {Utterance._meta.db_table} SET text = %s, start_ms = %s, end_ms = %s "
-                       "WHERE meeting_id = %s AND message_id = %s", [text, offset, offset, meeting.pk, interim_id])
-        updated = cursor.rowcount
-    if not updated:
-        Utterance.objects.create(meeting=meeting, message_id=interim_id, is_final=False, text=text,
-                                 start_ms=offset, end_ms=offset, speaker=_speaker(meeting, message.get("user")))
-
-
-def _interim_id(speaker_key):
-    """The message id of a speaker's provisional line (one per speaker; ``None``: no speaker)."""
-    return INTERIM_PREFIX + (speaker_key or "-")
-
-
-def _drop_interim(meeting, speaker):
-    """Remove the speaker's provisional line (a final one replaced it). A plain DELETE: the line has
-    no search entry, insight or topic links for the ORM's cascade to look for."""
-    interim_id = _interim_id(speaker.key if speaker else None)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {Utterance._meta.db_table} WHERE meeting_id = %s AND message_id = %s "
-                       "AND NOT is_final", [meeting.pk, interim_id])
+def _remember_speaker(meeting_key, speaker_id):
+    if len(_speaker_ids) >= SPEAKER_CACHE_MAX:
+        _speaker_ids.clear()
+    _speaker_ids[meeting_key] = speaker_id
 
 
 def message_span_ms(message):
@@ -375,39 +450,42 @@ def message_span_ms(message):
     return start_ms, start_ms + round(float(duration.get("duration") or 0) * 1000)
 
 
-def _project_message_response(meeting, event):
-    # A message id already stored keeps its utterance (the first delivery wins). No other writer
-    # can add one meanwhile: this transaction holds the meeting's row since it took sequence
-    # numbers (_take_seqs), so a plain INSERT, without get_or_create's savepoint, is safe.
-    ids = [message["id"] for message in event["messages"]]
-    known = set(Utterance.objects.filter(meeting=meeting, message_id__in=ids).values_list("message_id", flat=True))
-    for message in event["messages"]:
-        speaker = _speaker(meeting, message.get("from"))
-        if message["id"] not in known:
-            known.add(message["id"])
-            start_ms, end_ms = message_span_ms(message)
-            # Saved through the ORM: its post_save handler indexes it for search.
-            Utterance.objects.create(meeting=meeting, message_id=message["id"], speaker=speaker,
-                                     text=message["payload"]["content"].strip(), start_ms=start_ms, end_ms=end_ms,
-                                     is_final=True)
-        # The final text replaces the speaker's provisional line.
-        _drop_interim(meeting, speaker)
+def _store_utterances(messages):
+    """The utterances of ``[(meeting_id, message of a message_response)]``: one query for the
+    message ids already stored, one INSERT for the new utterances and one for their search entries.
+
+    A message id already stored keeps its utterance (the first delivery wins). No other writer can
+    add one meanwhile: this transaction holds the meetings' rows since it took sequence numbers
+    (_take_seqs), so plain INSERTs are safe."""
+    known = set(Utterance.objects.filter(meeting_id__in={m for m, _ in messages},
+                                         message_id__in={message["id"] for _, message in messages})
+                .values_list("meeting_id", "message_id"))
+    new = []
+    for meeting_id, message in messages:
+        if (meeting_id, message["id"]) in known:
+            continue
+        known.add((meeting_id, message["id"]))
+        start_ms, end_ms = message_span_ms(message)
+        new.append(Utterance(meeting_id=meeting_id, message_id=message["id"], text=message["payload"]["content"].strip(),
+                             speaker_id=_speaker_id(meeting_id, message.get("from")), start_ms=start_ms, end_ms=end_ms))
+    Utterance.objects.bulk_create(new)
+    search.index_new_utterances(new)
 
 
 def _project_message_correction(meeting, event):
     for message in event["messages"]:
-        utterance = Utterance.objects.filter(meeting=meeting, message_id=message["id"], is_final=True).first()
+        utterance = Utterance.objects.filter(meeting=meeting, message_id=message["id"]).first()
         if utterance is None:
             # Nothing was delivered under this id: the correction is the utterance.
-            _project_message_response(meeting, {"messages": [message]})
+            _store_utterances([(meeting.pk, message)])
             continue
-        speaker = _speaker(meeting, message.get("from")) or utterance.speaker
+        speaker_id = _speaker_id(meeting.pk, message.get("from")) or utterance.speaker_id
         start_ms, end_ms = message_span_ms(message)
         if "duration" not in message:
             start_ms, end_ms = utterance.start_ms, utterance.end_ms
-        moved = speaker != utterance.speaker
+        moved = speaker_id != utterance.speaker_id
         utterance.text = message["payload"]["content"].strip()
-        utterance.speaker = speaker
+        utterance.speaker_id = speaker_id
         utterance.start_ms, utterance.end_ms = start_ms, end_ms
         # Updated in place (same row, same message id: links stay valid); saving through the ORM
         # is what keeps its search entry current (meetings.search's post_save handler).
@@ -429,23 +507,44 @@ def _parse_due(insight):
         return None
 
 
-def _project_insight_response(meeting, event):
-    for item in event["insights"]:
+def _store_insights(items):
+    """The insights of ``[(meeting_id, insight of an insight_response)]`` with their links to the
+    utterances they name and their search entries, a query per table for the lot. An insight id
+    already stored keeps its first delivery."""
+    wanted = {}
+    for meeting_id, item in items:
+        wanted.setdefault((meeting_id, item["id"]), item)
+    known = set(Insight.objects.filter(meeting_id__in={m for m, _ in wanted}, provider_id__in={i for _, i in wanted})
+                .values_list("meeting_id", "provider_id"))
+    new = []
+    for (meeting_id, provider_id), item in wanted.items():
+        if (meeting_id, provider_id) in known:
+            continue
         assignee = item.get("assignee") if isinstance(item.get("assignee"), dict) else {}
-        insight, created = Insight.objects.get_or_create(
-            meeting=meeting,
-            provider_id=item["id"],
-            defaults={
-                "type": item["type"],
-                "text": events.insight_text(item),
-                "assignee": str(assignee.get("name") or "")[:200],
-                "due": _parse_due(item),
-            },
-        )
-        if created:
-            refs = events.insight_message_ids(item)
-            if refs:
-                insight.utterances.set(Utterance.objects.filter(meeting=meeting, message_id__in=refs))
+        insight = Insight(meeting_id=meeting_id, provider_id=provider_id, type=item["type"],
+                          text=events.insight_text(item), assignee=str(assignee.get("name") or "")[:200],
+                          due=_parse_due(item))
+        insight.refs = events.insight_message_ids(item)
+        new.append(insight)
+    if not new:
+        return
+    Insight.objects.bulk_create(new)
+    said = {}  # (meeting_id, message_id) -> (start_ms, utterance id, speaker id)
+    refs = {(i.meeting_id, ref) for i in new for ref in i.refs}
+    if refs:
+        for meeting_id, message_id, pk, start_ms, speaker_id in Utterance.objects.filter(
+                meeting_id__in={m for m, _ in refs}, message_id__in={r for _, r in refs}).values_list(
+                "meeting_id", "message_id", "pk", "start_ms", "speaker_id"):
+            said[(meeting_id, message_id)] = (start_ms, pk, speaker_id)
+    Link = Insight.utterances.through
+    links, said_by = [], {}
+    for insight in new:
+        linked = sorted({said[(insight.meeting_id, ref)] for ref in insight.refs if (insight.meeting_id, ref) in said})
+        links.extend(Link(insight_id=insight.pk, utterance_id=pk) for _, pk, _ in linked)
+        # Who said an insight is who said its first utterance (as meetings.search keeps it).
+        said_by[insight.pk] = linked[0][2] if linked else None
+    Link.objects.bulk_create(links)
+    search.index_new_insights(new, said_by)
 
 
 def _project_topic_response(meeting, event):
@@ -507,8 +606,6 @@ def _project_session_status(meeting, event):
         changes["ended_at"] = now
         changes["runner_id"] = ""
         changes["lease_expires_at"] = None
-        # Provisional text never outlives the session.
-        Utterance.objects.filter(meeting=meeting, is_final=False).delete()
         # Its summary e-mail, if anyone is to get one (queued after this commit).
         from telephony.notify import session_ended
 
@@ -524,11 +621,9 @@ def _project_progress(meeting, event):
     Meeting.objects.filter(pk=meeting.pk).update(progress=event["percent"])
 
 
+# Final results, message_response and insight_response are written by _Projection, set-wise.
 _PROJECTORS = {
-    "recognition_result": _project_recognition_result,
-    "message_response": _project_message_response,
     "message_correction": _project_message_correction,
-    "insight_response": _project_insight_response,
     "topic_response": _project_topic_response,
     "summary_response": _project_summary_response,
     "session_status": _project_session_status,

@@ -90,7 +90,7 @@ def _drop_broken_connection():
 
 def _session_info(meeting_id):
     meeting = Meeting.objects.select_related("owner").get(pk=meeting_id)
-    finals = meeting.utterances.filter(is_final=True).select_related("speaker").order_by("start_ms")
+    finals = meeting.utterances.select_related("speaker").order_by("start_ms")
     known = [(u.message_id, u.speaker.name if u.speaker else "", u.text, u.start_ms, u.end_ms) for u in finals]
     resume_ms = finals.aggregate(end=Max("end_ms"))["end"] or 0
     if meeting.source == Meeting.Source.MICROPHONE:

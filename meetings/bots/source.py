@@ -74,7 +74,7 @@ def _load(meeting_id):
 def _vendor_transcript_insights(meeting_id):
     """The insight events of the meeting's final utterances (a vendor's transcript)."""
     meeting = Meeting.objects.get(pk=meeting_id)
-    rows = meeting.utterances.filter(is_final=True).order_by("start_ms", "id").values_list(
+    rows = meeting.utterances.order_by("start_ms", "id").values_list(
         "message_id", "speaker__name", "text", "start_ms", "end_ms")
     return transcript_insights([PipelineUtterance(m, s or "", t, a, b) for m, s, t, a, b in rows],
                                reference_time=timezone.localtime(meeting.started_at or meeting.created_at))

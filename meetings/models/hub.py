@@ -121,7 +121,6 @@ class Utterance(models.Model):
     end_ms = models.PositiveBigIntegerField()
     text = models.TextField()
     message_id = models.CharField(max_length=100, help_text="The provider's message id.")
-    is_final = models.BooleanField(default=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["meeting", "message_id"], name="utterance_unique_message")]

@@ -46,7 +46,7 @@ def attribute_locally(meeting_id, speaker_events):
     stream's clock); returns how many utterances changed speaker."""
     spoken = timeline.turns(speaker_events)
     changed = []
-    for utterance in Utterance.objects.filter(meeting_id=meeting_id, is_final=True).select_related("speaker"):
+    for utterance in Utterance.objects.filter(meeting_id=meeting_id).select_related("speaker"):
         user = timeline.speaker_for(utterance.start_ms, utterance.end_ms, spoken)
         if user is None:
             continue

@@ -29,7 +29,7 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from meetings.models import Meeting
-from streaming.consumers import SkipsDatabaseCleanup
+from streaming.consumers import ReceivesDirectly, SkipsDatabaseCleanup
 
 from ..models import TwilioCall
 from . import bridge
@@ -132,12 +132,12 @@ class Uplink:
             await self.layer.group_discard(bridge.consumer_group(self.meeting_id), self.channel)
 
 
-class TwilioMediaConsumer(SkipsDatabaseCleanup, AsyncWebsocketConsumer):
+class TwilioMediaConsumer(ReceivesDirectly, SkipsDatabaseCleanup, AsyncWebsocketConsumer):
     """One Twilio media stream; see the module's docstring."""
 
-    # No channel of the consumer's own: the runner is reached through the Uplink's, which outlives
-    # the socket (one channel fewer per call for the channel layer to scan and to listen on).
-    channel_layer_alias = None
+    # No channel of the consumer's own (ReceivesDirectly): the runner is reached through the
+    # Uplink's, which outlives the socket (one channel fewer per call for the channel layer to scan
+    # and to listen on).
     uplink = None
     ended = False
 

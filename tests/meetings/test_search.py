@@ -9,7 +9,9 @@ import pytest
 
 from meetings import search
 from meetings.models import ApiToken, Insight, SearchEntry, Speaker, Utterance
+from streaming import events
 from streaming.insights.text import clean
+from streaming.persist import persist_event
 
 pytestmark = pytest.mark.django_db
 
@@ -109,12 +111,12 @@ def test_the_index_follows_renames_edits_and_deletes(corpus):
     utterance.delete()
     assert not SearchEntry.objects.filter(utterance_id=utterance_id).exists()
     # Provisional text is not searchable; it becomes so when final.
-    interim = Utterance.objects.create(meeting=corpus["ami"], start_ms=0, end_ms=0, text="wombat",
-                                       message_id="interim:x", is_final=False)
+    who = events.user_ref("x", "X")
+    persist_event(corpus["ami"].pk, events.recognition_result("wombat", is_final=False, user=who, time_offset_ms=0))
     assert search.search(ana, "wombat").hits == []
-    interim.is_final = True
-    interim.save()
-    assert [h.utterance_id for h in search.search(ana, "wombat").hits] == [interim.pk]
+    persist_event(corpus["ami"].pk, events.message_response("m-wombat", "Wombat.", user=who, start_ms=0, end_ms=900))
+    final = Utterance.objects.get(meeting=corpus["ami"], message_id="m-wombat")
+    assert [h.utterance_id for h in search.search(ana, "wombat").hits] == [final.pk]
 
 
 @pytest.mark.parametrize("query, message", [

@@ -141,7 +141,7 @@ class Stack:
     def finals(self, meeting_id):
         return self.database.query(
             "SELECT message_id, start_ms, end_ms, text FROM meetings_utterance"
-            " WHERE meeting_id = %s AND is_final ORDER BY start_ms", (meeting_id,))
+            " WHERE meeting_id = %s ORDER BY start_ms", (meeting_id,))
 
     def meeting(self, meeting_id):
         row = self.database.query(

@@ -44,7 +44,7 @@ def deepgram_account(workspace):
 @database_sync_to_async
 def stored(meeting):
     meeting = Meeting.objects.get(pk=meeting.pk)
-    finals = list(Utterance.objects.filter(meeting=meeting, is_final=True).order_by("start_ms")
+    finals = list(Utterance.objects.filter(meeting=meeting).order_by("start_ms")
                   .values_list("speaker__name", "text"))
     questions = set(Insight.objects.filter(meeting=meeting, type="question").values_list("text", flat=True))
     types = list(meeting.events.order_by("seq").values_list("type", flat=True))

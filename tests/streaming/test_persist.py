@@ -10,7 +10,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from meetings.models import Insight, Meeting, MeetingEvent, SearchEntry, Summary, Topic, Utterance
+from meetings.models import Insight, Meeting, MeetingEvent, SearchEntry, Speaker, Summary, Topic, Utterance
+from meetings.serializers import PROVISIONAL_WINDOW, snapshot
 from streaming import events, persist
 from streaming.persist import LIVE_LAYER, LeaseLost, persist_event
 from tests.conftest import new_meeting
@@ -69,16 +70,49 @@ def test_a_malformed_event_is_logged_and_dropped(meeting, caplog):
     assert persist_event(meeting.pk, events.progress(1, 2)).seq == 1
 
 
+def snapshot_lines(meeting):
+    return [(u["message_id"], u["speaker"], u["text"], u["start_ms"], u["is_final"])
+            for u in snapshot(meeting.pk)[1]["utterances"]]
+
+
 def test_final_text_replaces_the_provisional_line(meeting):
+    persist_event(meeting.pk, events.session_status("live"))
     persist_event(meeting.pk, events.recognition_result("we should", is_final=False, user=ANN, time_offset_ms=1000))
     persist_event(meeting.pk, events.recognition_result("we should ship it", is_final=False, user=ANN, time_offset_ms=1000))
-    provisional = Utterance.objects.get(meeting=meeting, is_final=False)
-    assert provisional.text == "we should ship it"
+    # A partial result is in the log only: no row is written for it.
+    assert not Utterance.objects.filter(meeting=meeting).exists()
+    assert snapshot_lines(meeting) == [("interim:ann@example.com", "Ann", "we should ship it", 1000, False)]
     persist_event(meeting.pk, said("m-1", "We should ship it Friday.", 1000, 2600))
     utterance = Utterance.objects.get(meeting=meeting)
-    assert (utterance.text, utterance.is_final, utterance.start_ms, utterance.end_ms) == (
-        "We should ship it Friday.", True, 1000, 2600)
+    assert (utterance.text, utterance.start_ms, utterance.end_ms) == ("We should ship it Friday.", 1000, 2600)
     assert utterance.speaker.name == "Ann" and utterance.speaker.key == "ann@example.com"
+    assert snapshot_lines(meeting) == [("m-1", "Ann", "We should ship it Friday.", 1000, True)]
+
+
+def test_each_speaker_keeps_their_own_provisional_line(meeting):
+    bob = events.user_ref("bob", "Bob")
+    persist_event(meeting.pk, events.session_status("live"))
+    persist_event(meeting.pk, events.recognition_result("so the", is_final=False, user=bob, time_offset_ms=500))
+    persist_event(meeting.pk, events.recognition_result("we should", is_final=False, user=ANN, time_offset_ms=1000))
+    persist_event(meeting.pk, said("m-1", "We should ship it.", 1000, 2000))
+    # Ann's final text replaced her line, not Bob's; a final recognition_result alone replaces nothing.
+    persist_event(meeting.pk, events.recognition_result("so the plan", is_final=True, user=bob, time_offset_ms=500))
+    persist_event(meeting.pk, events.recognition_result("and", is_final=False, user=ANN, time_offset_ms=2100))
+    Speaker.objects.filter(meeting=meeting, key="bob").update(name="Robert")  # renamed in Parley
+    assert snapshot_lines(meeting) == [
+        ("m-1", "Ann", "We should ship it.", 1000, True),
+        ("interim:bob", "Robert", "so the", 500, False),
+        ("interim:ann@example.com", "Ann", "and", 2100, False),
+    ]
+
+
+def test_a_provisional_line_older_than_the_window_is_not_shown(meeting):
+    persist_event(meeting.pk, events.session_status("live"))
+    persist_event(meeting.pk, events.recognition_result("abandoned", is_final=False, user=ANN, time_offset_ms=0))
+    bob = events.user_ref("bob", "Bob")
+    for n in range(PROVISIONAL_WINDOW):
+        persist_event(meeting.pk, said(f"b-{n}", "Next.", n * 10, n * 10 + 5, user=bob))
+    assert [line for line in snapshot_lines(meeting) if not line[4]] == []
 
 
 def test_insights_topics_and_summary_are_projected_with_their_utterances(meeting):
@@ -136,7 +170,9 @@ def test_an_impossible_transition_is_refused(meeting):
 def test_ending_a_session_clears_provisional_text(meeting):
     persist_event(meeting.pk, events.session_status("live"))
     persist_event(meeting.pk, events.recognition_result("and then", is_final=False, user=ANN, time_offset_ms=0))
+    assert [line[2] for line in snapshot_lines(meeting)] == ["and then"]
     persist_event(meeting.pk, events.session_status("failed", "Engine crashed."))
+    assert snapshot_lines(meeting) == []
     assert not Utterance.objects.filter(meeting=meeting).exists()
 
 
@@ -146,7 +182,7 @@ def test_events_are_published_only_after_commit(meeting, monkeypatch):
     with transaction.atomic():
         persist_event(meeting.pk, said("m-1", "Hello.", 0, 500))
         assert published == []  # not yet committed: nothing leaves
-    assert [(meeting_id, seq) for meeting_id, seq, _ in published] == [(meeting.pk, 1)]
+    assert [(meeting_id, seq) for meeting_id, seq, *_ in published] == [(meeting.pk, 1)]
 
 
 def test_a_rolled_back_event_is_never_published(meeting, monkeypatch):

@@ -8,7 +8,8 @@ from django.contrib.auth.models import AnonymousUser
 from config.asgi import router
 from streaming import events
 from streaming.consumers import MeetingRelayConsumer
-from streaming.persist import LIVE_LAYER, persist_event, relay_frame
+from streaming.fanout import Fanout
+from streaming.persist import LIVE_LAYER, apublish, persist_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,13 +110,58 @@ async def test_a_live_event_raced_with_the_replay_is_not_sent_twice(meeting, ali
     replayed = [(await comm.receive_json_from())["seq"] for _ in range(3)]
     # The group delivers copies of events the replay already sent, as happens when an event
     # commits between joining the group and reading the log.
-    layer = get_channel_layer(LIVE_LAYER)
     for seq in (2, 3):
-        await layer.group_send(meeting.group_name, {"type": "meeting.event", "seq": seq,
-                                                    "frame": relay_frame(seq, said(seq))})
+        await apublish(meeting.pk, seq, said(seq))
     assert await comm.receive_nothing(timeout=0.2)
     assert replayed == [1, 2, 3]
+    # ...and the next one does arrive, once.
+    await persist(meeting.pk, said(4))
+    assert (await comm.receive_json_from())["seq"] == 4
+    assert await comm.receive_nothing(timeout=0.2)
     await comm.disconnect()
+
+
+def members(layer, group):
+    """The channels of this process in ``group`` (the in-process layer, or Redis pub/sub's)."""
+    if hasattr(layer, "_get_group_channel_name"):
+        return layer.groups.get(layer._get_group_channel_name(group), set())
+    return layer.groups.get(group, {})
+
+
+async def test_the_process_joins_a_meetings_group_once_for_all_its_sockets(meeting, alice, charlie):
+    layer = get_channel_layer(LIVE_LAYER)
+    comms = [communicator(meeting, user) for user in (alice, alice, charlie)]
+    for comm in comms:
+        assert (await comm.connect())[0]
+        assert (await comm.receive_json_from())["type"] == "snapshot"
+    fanout = Fanout.get(LIVE_LAYER)
+    assert fanout.watching(meeting.group_name) == 3
+    assert len(members(layer, meeting.group_name)) == 1  # one member: the process's fanout
+    for n in (1, 2):
+        await persist(meeting.pk, said(n))
+    for comm in comms:
+        assert [(await comm.receive_json_from())["seq"] for _ in range(2)] == [1, 2]
+        assert await comm.receive_nothing(timeout=0.1)
+    await comms[0].disconnect()
+    await persist(meeting.pk, said(3))
+    for comm in comms[1:]:
+        assert (await comm.receive_json_from())["seq"] == 3
+    for comm in comms[1:]:
+        await comm.disconnect()
+    # The last socket gone, the process left the group.
+    assert fanout.watching(meeting.group_name) == 0 and not members(layer, meeting.group_name)
+
+
+async def test_a_socket_that_fails_while_connecting_stops_watching(meeting, alice, monkeypatch):
+    def broken(meeting_id):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("streaming.consumers.snapshot", broken)
+    comm = communicator(meeting, alice)
+    with pytest.raises(RuntimeError):
+        await comm.connect()
+        await comm.receive_output()
+    assert Fanout.get(LIVE_LAYER).watching(meeting.group_name) == 0
 
 
 async def test_a_gap_in_live_delivery_is_filled_from_the_log(meeting, alice, monkeypatch):

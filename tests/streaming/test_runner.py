@@ -27,7 +27,7 @@ def reload(meeting):
 
 @database_sync_to_async
 def finals(meeting):
-    return list(Utterance.objects.filter(meeting=meeting, is_final=True).order_by("start_ms").values_list(
+    return list(Utterance.objects.filter(meeting=meeting).order_by("start_ms").values_list(
         "message_id", "start_ms", "end_ms", "text"))
 
 

@@ -81,7 +81,7 @@ async def take_over(meeting):
 @database_sync_to_async
 def outcome(meeting):
     meeting = Meeting.objects.get(pk=meeting.pk)
-    texts = list(Utterance.objects.filter(meeting=meeting, is_final=True).order_by("start_ms")
+    texts = list(Utterance.objects.filter(meeting=meeting).order_by("start_ms")
                  .values_list("text", flat=True))
     types = list(meeting.events.values_list("type", flat=True))
     return meeting, texts, types

@@ -35,7 +35,7 @@ def make_meeting(owner, data_dir, *, realtime, source="upload"):
 @database_sync_to_async
 def stored(meeting):
     meeting = Meeting.objects.get(pk=meeting.pk)
-    finals = list(Utterance.objects.filter(meeting=meeting, is_final=True).order_by("start_ms")
+    finals = list(Utterance.objects.filter(meeting=meeting).order_by("start_ms")
                   .values_list("message_id", "speaker__name", "text"))
     insights = list(Insight.objects.filter(meeting=meeting).values_list("type", "text"))
     types = list(meeting.events.order_by("seq").values_list("type", flat=True))

@@ -54,7 +54,7 @@ async def stream(meeting, data_dir):
 
 @database_sync_to_async
 def finals(meeting):
-    return list(Utterance.objects.filter(meeting=meeting, is_final=True).order_by("start_ms")
+    return list(Utterance.objects.filter(meeting=meeting).order_by("start_ms")
                 .values_list("pk", "message_id", "speaker__name", "text"))
 
 

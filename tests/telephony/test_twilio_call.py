@@ -25,7 +25,7 @@ def meeting_of(call_sid):
 
 @database_sync_to_async
 def finals(meeting):
-    return list(Utterance.objects.filter(meeting=meeting, is_final=True).select_related("speaker")
+    return list(Utterance.objects.filter(meeting=meeting).select_related("speaker")
                 .order_by("start_ms").values_list("speaker__name", "start_ms", "text"))
 
 

@@ -115,7 +115,7 @@ def corrections(meeting_id, messages):
     from ...persist import message_span_ms
 
     bodies = {m["id"]: m for m in messages}
-    stored = Utterance.objects.filter(meeting_id=meeting_id, message_id__in=list(bodies), is_final=True)
+    stored = Utterance.objects.filter(meeting_id=meeting_id, message_id__in=list(bodies))
     changed = []
     for utterance in stored.select_related("speaker").order_by("start_ms", "pk"):
         body = bodies[utterance.message_id]

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from meetings.models import Bot, BotEvent, Meeting, MeetingEvent, Speaker, Utterance
+from meetings.serializers import snapshot
 
 from .conftest import SECRET
 
@@ -152,13 +153,15 @@ def test_live_words_become_an_interim_line_then_one_utterance_at_end_of_turn(cli
     final = {**partial, "timestamp": "2026-01-24T17:00:31.0", "new_text": "world", "transcript": "hello world",
              "words": words, "end_of_turn": True}
     post(client, bot, partial, kind="live")
-    interim = Utterance.objects.get(meeting=bot.meeting)
-    assert not interim.is_final and interim.text == "hello" and interim.speaker.name == "Jane Smith"
+    assert not Utterance.objects.filter(meeting=bot.meeting).exists()
+    [interim] = snapshot(bot.meeting_id)[1]["utterances"]
+    assert (interim["is_final"], interim["text"], interim["speaker"]) == (False, "hello", "Jane Smith")
     post(client, bot, final, kind="live")
     post(client, bot, {**final, "timestamp": "2026-01-24T17:00:31.5"}, kind="live")  # redelivered turn
     (said,) = Utterance.objects.filter(meeting=bot.meeting)
-    assert (said.text, said.is_final, said.start_ms, said.end_ms) == ("hello world", True, 1200, 2100)
+    assert (said.text, said.start_ms, said.end_ms) == ("hello world", 1200, 2100)
     assert said.speaker.key == "bot:spk_abc123"
+    assert [(u["text"], u["is_final"]) for u in snapshot(bot.meeting_id)[1]["utterances"]] == [("hello world", True)]
 
 
 def test_data_deletion_records_the_deleted_objects(client, bot):

@@ -47,7 +47,7 @@ def callback(bot, payload):
 
 @database_sync_to_async
 def said(meeting):
-    return list(Utterance.objects.filter(meeting=meeting, is_final=True).order_by("start_ms")
+    return list(Utterance.objects.filter(meeting=meeting).order_by("start_ms")
                 .values_list("speaker__name", "text"))
 
 

@@ -31,7 +31,7 @@ async def wait_for(predicate, timeout=60):
 
 @database_sync_to_async
 def transcript(meeting):
-    return " ".join(Utterance.objects.filter(meeting=meeting, is_final=True).order_by("start_ms")
+    return " ".join(Utterance.objects.filter(meeting=meeting).order_by("start_ms")
                     .values_list("text", flat=True))
 
 
