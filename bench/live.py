@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PARTIAL_MS, FINAL_MS = 300, 3000
 INSIGHT_CHANCE = 0.15  # per final utterance: an insight every ~20 s per session
 TARGET_P99_MS = 250
-DEFAULT_CONFIGS = "10x10,25x10,50x10,100x10,100x20"
+DEFAULT_CONFIGS = "10x10,25x10,50x10,100x10,100x20,150x20,200x20"
 
 # --------------------------------------------------------------------------- the events
 

@@ -18,7 +18,7 @@ from datetime import timedelta
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -69,13 +69,14 @@ def claimable_ids(runner_id, *, take_embedded=False):
     return list(_claimable(runner_id, take_embedded).order_by("created_at").values_list("pk", flat=True)[:50])
 
 
-def renew(meeting_id, runner_id):
-    """Extend the lease; returns ``(held, stop_requested)``."""
-    held = Meeting.objects.filter(pk=meeting_id, runner_id=runner_id, status__in=Meeting.ACTIVE).update(
-        lease_expires_at=_lease_until()
-    )
-    stop = Meeting.objects.filter(pk=meeting_id, stop_requested=True).exists()
-    return bool(held), stop
+def renew(meeting_ids, runner_id):
+    """Extend the runner's leases on ``meeting_ids``, two queries for them all; returns ``{meeting
+    id: stop requested}`` for those it still holds (a meeting missing from it was lost)."""
+    held = Meeting.objects.filter(pk__in=meeting_ids, runner_id=runner_id, status__in=Meeting.ACTIVE)
+    with transaction.atomic():
+        held.update(lease_expires_at=_lease_until())
+        # Read in the same transaction: the rows just renewed, still locked on PostgreSQL.
+        return dict(held.values_list("pk", "stop_requested"))
 
 
 def release(meeting_id, runner_id):
@@ -288,15 +289,19 @@ class RunnerPool:
         interval = max(1.0, settings.RUNNER_LEASE_SECONDS / 3)
         while True:
             await asyncio.sleep(interval)
-            for meeting_id, task in list(self.tasks.items()):
-                try:
-                    held, stop = await sync_to_async(renew)(meeting_id, self.runner_id)
-                except DatabaseError as exc:
-                    # Unknown, not lost: the lease fences writes if another runner takes over.
-                    log.warning("runner %s: cannot renew meeting %s (%s)", self.runner_id, meeting_id, exc)
-                    await sync_to_async(_drop_broken_connection)()
-                    continue
-                if not held:
+            tasks = dict(self.tasks)
+            if not tasks:
+                continue
+            try:
+                held = await sync_to_async(renew)(list(tasks), self.runner_id)
+            except DatabaseError as exc:
+                # Unknown, not lost: the lease fences writes if another runner takes over.
+                log.warning("runner %s: cannot renew its leases (%s)", self.runner_id, exc)
+                await sync_to_async(_drop_broken_connection)()
+                continue
+            for meeting_id, task in tasks.items():
+                stop = held.get(meeting_id)
+                if stop is None:
                     log.warning("runner %s lost meeting %s", self.runner_id, meeting_id)
                     task.cancel()
                 elif stop:

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from meetings.models import Meeting, Utterance
 from streaming import control
 from streaming.audio import iter_pcm
-from streaming.runners import RunnerPool, claim, run_session
+from streaming.runners import RunnerPool, claim, renew, run_session
 
 from tests.streaming.helpers import make_meeting
 
@@ -188,3 +188,23 @@ async def test_the_meetings_trackers_reach_the_engine(alice):
     meeting = await make_meeting(alice, source="microphone", trackers=trackers)
     _, info = await database_sync_to_async(_session_info)(meeting.pk)
     assert info.trackers == trackers
+
+
+async def test_one_heartbeat_renews_every_lease_a_runner_holds_and_reports_the_lost_ones(alice):
+    kept, stopping, taken, ended = [await make_meeting(alice, source="microphone") for _ in range(4)]
+    for meeting in (kept, stopping, taken, ended):
+        assert await database_sync_to_async(claim)(meeting.pk, "runner-a")
+
+    def change():
+        Meeting.objects.filter(pk=stopping.pk).update(stop_requested=True)
+        Meeting.objects.filter(pk=taken.pk).update(runner_id="runner-b")  # taken over meanwhile
+        Meeting.objects.filter(pk=ended.pk).update(status="completed")
+        Meeting.objects.filter(pk__in=[kept.pk, stopping.pk]).update(lease_expires_at=None)
+
+    await database_sync_to_async(change)()
+    held = await database_sync_to_async(renew)([m.pk for m in (kept, stopping, taken, ended)], "runner-a")
+    assert held == {kept.pk: False, stopping.pk: True}
+    leases = await database_sync_to_async(lambda: dict(Meeting.objects.filter(
+        pk__in=[kept.pk, stopping.pk, taken.pk]).values_list("pk", "lease_expires_at")))()
+    assert leases[kept.pk] and leases[stopping.pk]  # renewed
+    assert (await reload(taken)).runner_id == "runner-b"
