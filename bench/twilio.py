@@ -139,6 +139,15 @@ def start_parley(data, symbl):
     return process, port, f"http://127.0.0.1:{port}/telephony/twilio/voice?engine=symbl"
 
 
+def start_daphne_relay(symbl):
+    port = free_port()
+    env = {**os.environ, "SYMBL_API_URL": symbl.api_url, "SYMBL_WS_URL": symbl.ws_url, "SYMBL_APP_ID": APP_ID,
+           "SYMBL_APP_SECRET": APP_SECRET}
+    process = subprocess.Popen([sys.executable, "-m", "bench.peers.daphne_relay", str(port)], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, port, f"http://127.0.0.1:{port}/voice"
+
+
 def start_node(symbl):
     if not shutil.which("node"):
         return None
@@ -173,15 +182,29 @@ def timed_symbl():
     return TimedSymbl(app_id=APP_ID, app_secret=APP_SECRET)
 
 
+async def steady_cpu(pid, seconds):
+    """``(CPU s, s)`` of process ``pid`` while every call is under way: from STARTUP_S + 1 s after
+    they were placed to 1 s before their recordings end (their setup and teardown left out)."""
+    start, end = STARTUP_S + 1, seconds - 1
+    if end - start < 2:
+        return 0.0, 0.0
+    await asyncio.sleep(start)
+    cpu, at = cpu_seconds(pid), time.monotonic()
+    await asyncio.sleep(end - start)
+    return cpu_seconds(pid) - cpu, time.monotonic() - at
+
+
 async def load(twilio, symbl, voice_url, pid, n, seconds, offset):
     """Place ``n`` calls at once; returns the figures of this load."""
     symbl.arrivals.clear()
     numbers = [f"+1415{offset + i:07d}" for i in range(n)]
     cpu_before, cpu_self_before, began = cpu_seconds(pid), time.process_time(), time.monotonic()
+    steady = asyncio.create_task(steady_cpu(pid, seconds))
     results = await asyncio.gather(*(twilio.place_call(voice_url, account_sid=ACCOUNT_SID, from_=number,
                                                        inbound=RECORDING, max_ms=seconds * 1000, speed=1.0)
                                      for number in numbers), return_exceptions=True)
     ended = time.monotonic()
+    steady_cpu_s, steady_s = await steady
     await asyncio.sleep(2)  # the last sends and the Symbl stops
     cpu_after, cpu_self_after = cpu_seconds(pid), time.process_time()
     by_caller = {}
@@ -216,12 +239,15 @@ async def load(twilio, symbl, voice_url, pid, n, seconds, offset):
     duration = max(last_arrival, ended) - began
     failures = sum(isinstance(r, BaseException) or r.status != 200 for r in results)
     p99_sent = percentile(delays_sent, 99)
+    steady_rate = steady_cpu_s / (n * steady_s) if steady_s else float("nan")  # CPU s per call-second
     return {
         "n": n, "calls_failed": failures, "frames_sent": sent_frames, "frames_arrived": arrived_frames,
         "frames_per_s": arrived_frames / duration if duration else 0.0,
         "p50_ms": percentile(delays_all, 50), "p99_all_ms": percentile(delays_all, 99), "p99_sent_ms": p99_sent,
         "p99_startup_ms": percentile(startup, 99),
         "cpu_s_per_call_minute": (cpu_after - cpu_before) / (n * seconds / 60),
+        "steady_cpu_s_per_call_minute": steady_rate * 60,
+        "setup_cpu_ms_per_call": ((cpu_after - cpu_before) - steady_rate * n * seconds) / n * 1000,
         "bench_cpu_s": cpu_self_after - cpu_self_before,
         "keeps_pace": failures == 0 and arrived_frames == sent_frames and p99_sent < TARGET_MS,
     }
@@ -230,11 +256,12 @@ async def load(twilio, symbl, voice_url, pid, n, seconds, offset):
 def table(name, rows):
     print(f"\n{name}")
     print(f"{'N':>5} {'frames/s':>9} {'p50 ms':>7} {'p99 all':>8} {'p99 sent':>9} {'p99 start':>10} {'CPU s/call-min':>15} "
-          f"{'bench CPU s':>12} {'late':>6}  pace")
+          f"{'under way':>10} {'setup ms/call':>14} {'bench CPU s':>12} {'late':>6}  pace")
     for r in rows:
         print(f"{r['n']:>5} {r['frames_per_s']:>9.0f} {r['p50_ms']:>7.1f} {r['p99_all_ms']:>8.1f} {r['p99_sent_ms']:>9.1f} "
               f"{r['p99_startup_ms']:>10.1f} "
-              f"{r['cpu_s_per_call_minute']:>15.3f} {r['bench_cpu_s']:>12.1f} "
+              f"{r['cpu_s_per_call_minute']:>15.3f} {r['steady_cpu_s_per_call_minute']:>10.3f} "
+              f"{r['setup_cpu_ms_per_call']:>14.0f} {r['bench_cpu_s']:>12.1f} "
               f"{r['frames_sent'] - r['frames_arrived']:>6}  {'yes' if r['keeps_pace'] else 'no'}")
     largest = 0
     for r in rows:
@@ -254,6 +281,7 @@ async def bench(ns, seconds, peer):
     data = Path(tempfile.mkdtemp(prefix="parley-bench-twilio-"))
     servers = {"Parley": start_parley(data, symbl)}
     if peer:
+        servers["Daphne relay (bare ASGI)"] = start_daphne_relay(symbl)
         node = start_node(symbl)
         if node:
             servers["Node relay (ws)"] = node
@@ -302,11 +330,13 @@ def main(argv=None):
     print(f"\n{len(ns)} loads of simultaneous {args.seconds}-s Twilio calls at real-time pace, symbl engine, "
           f"on {os.cpu_count()} CPUs")
     largest = {name: table(name, rows) for name, rows in figures.items()}
-    if len(figures) == 2:
-        (a, ra), (b, rb) = figures.items()
-        print(f"\nCPU s per call-minute, {a} / {b}: " + ", ".join(
-            f"N={x['n']}: {x['cpu_s_per_call_minute']:.3f} / {y['cpu_s_per_call_minute']:.3f}" for x, y in zip(ra, rb)))
-        print(f"largest N keeping pace: {a} {largest[a]}, {b} {largest[b]}")
+    if len(figures) > 1:
+        names = list(figures)
+        for key, what in (("cpu_s_per_call_minute", "CPU s per call-minute, whole calls"),
+                          ("steady_cpu_s_per_call_minute", "CPU s per call-minute, calls under way")):
+            print(f"\n{what}, {' / '.join(names)}: " + ", ".join(
+                f"N={rows[0]['n']}: " + " / ".join(f"{r[key]:.3f}" for r in rows) for rows in zip(*figures.values())))
+        print("largest N keeping pace: " + ", ".join(f"{name} {largest[name]}" for name in names))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 What is searched: final utterances, insights, topics, meeting titles and participant names, one
 :class:`~meetings.models.SearchEntry` row each, kept current by the ``post_save`` handlers below
 and ``m2m_changed`` (every write path saves through the ORM: the persister's projections,
-imports, renames, action-item edits, Symbl reconciliation), by :func:`index_new_utterances` and
-:func:`index_new_insights` where the persister creates rows in bulk, and removed with their source
+imports, renames, action-item edits, Symbl reconciliation), by :func:`index_new_utterances`,
+:func:`index_new_insights` and :func:`index_new_topics` where the persister creates rows in bulk, and removed with their source
 row by ``ON DELETE CASCADE``. Only final utterances are indexed.
 
 The query language is web-search syntax, parsed here once for both engines (:func:`parse`):
@@ -86,6 +86,12 @@ def index_new_insights(insights, said_by):
     ``said_by`` maps each insight's id to who said its first utterance (None: nobody known)."""
     SearchEntry.objects.bulk_create([SearchEntry(insight=i, meeting_id=i.meeting_id, kind="insight", text=i.text,
                                                  said_by_id=said_by.get(i.pk)) for i in insights])
+
+
+def index_new_topics(topics):
+    """Entries for topics just created with ``bulk_create``: one INSERT for all of them."""
+    SearchEntry.objects.bulk_create([SearchEntry(topic=t, meeting_id=t.meeting_id, kind="topic", text=t.phrase)
+                                     for t in topics])
 
 
 def _on_utterance(sender, instance, created, raw=False, **kwargs):

@@ -555,14 +555,17 @@ def _project_topic_response(meeting, event):
         refs = [r["id"] for r in item.get("messageReferences") or [] if isinstance(r, dict) and r.get("id")]
         wanted[item["phrases"].strip()[:200]] = float(item.get("score") or 0), refs
     topics = {t.phrase: t for t in Topic.objects.filter(meeting=meeting, phrase__in=wanted)}
-    rescored = []
+    new, rescored = [], []
     for phrase, (score, _) in wanted.items():
         topic = topics.get(phrase)
         if topic is None:
-            topics[phrase] = Topic.objects.create(meeting=meeting, phrase=phrase, score=score)
+            new.append(Topic(meeting=meeting, phrase=phrase, score=score))
         elif topic.score != score:
             topic.score = score
             rescored.append(topic)
+    Topic.objects.bulk_create(new)
+    search.index_new_topics(new)
+    topics.update((topic.phrase, topic) for topic in new)
     # Only the score changed: the search index, which holds the phrase, has nothing to update.
     Topic.objects.bulk_update(rescored, ["score"])
     _link_topics(meeting, {topics[phrase].pk: refs for phrase, (_, refs) in wanted.items() if refs})

@@ -1,7 +1,7 @@
 """Celery tasks of the streaming app (the Celery app: ``config/celery.py``; eager on the embedded default)."""
 import logging
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from celery import shared_task
 
 from .engines.symbl.client import RateLimited, ServerError
@@ -24,7 +24,7 @@ def reconcile_symbl_conversation(meeting_id):
     from .engines.symbl.conversation import reconcile
     from .engines.symbl.credentials import client_for
     from .models import SymblSession
-    from .persist import persist_event
+    from .persist import apersist_event
 
     state = SymblSession.objects.select_related("meeting").filter(meeting_id=meeting_id).first()
     if state is None or not state.conversation_id:
@@ -32,7 +32,8 @@ def reconcile_symbl_conversation(meeting_id):
         return None
 
     async def emit(event):
-        await sync_to_async(persist_event)(meeting_id, event)
+        # Events emitted together are stored together, in one transaction.
+        await apersist_event(meeting_id, event)
 
     async def run():
         async with client_for(state.meeting) as client:

@@ -279,3 +279,46 @@ async def test_a_cancelled_caller_leaves_nothing_to_be_stored_after_it_returns(m
     assert await database_sync_to_async(last_seq)() == 1
     stored = await database_sync_to_async(lambda: list(Utterance.objects.values_list("message_id", flat=True)))()
     assert stored == ["m-1"]
+
+
+def test_one_batch_of_several_meetings_projects_as_its_events_would_one_by_one(meeting, alice):
+    other = new_meeting(alice)
+    bob = events.user_ref("bob", "Bob")
+    persist_event(meeting.pk, said("m-0", "Stored before.", 0, 500))
+    corrected = said("m-2", "Friday, then.", 1000, 1900, user=bob)["messages"][0]
+    batch = [
+        (meeting.pk, events.recognition_result("ann speaks", is_final=True, user=ANN, time_offset_ms=500), None),
+        (meeting.pk, said("m-1", "Ann will send the deck.", 500, 1000), None),
+        (other.pk, said("m-1", "Same id, other meeting.", 0, 700, user=bob), None),
+        # m-0 again (its first delivery is kept), with m-3.
+        (meeting.pk, {"type": "message_response", "messages": [
+            said("m-0", "A second delivery.", 0, 500, user=bob)["messages"][0],
+            said("m-3", "And more.", 2000, 2500, user=bob)["messages"][0]]}, None),
+        (meeting.pk, said("m-2", "Friday then", 1000, 1800), None),
+        # Refers to an utterance stored in this same batch.
+        (meeting.pk, events.insight_response([events.insight("i-1", "action_item", "Ann will send the deck.",
+                                                             message_ids=["m-1"])]), None),
+        (meeting.pk, events.message_correction([corrected]), None),
+        (meeting.pk, events.topic_response([events.topic("deck", 0.8, ["m-1", "m-2"])]), None),
+    ]
+    results = persist._store_batch(batch)
+    assert all(error is None for _, error in results)
+    assert [stored.seq for stored, _ in results] == [2, 3, 1, 4, 5, 6, 7, 8]
+    said_rows = dict(Utterance.objects.filter(meeting=meeting).values_list("message_id", "text"))
+    # The first delivery of m-0 is kept; the correction came after m-2 and applies to it.
+    assert said_rows == {"m-0": "Stored before.", "m-1": "Ann will send the deck.", "m-2": "Friday, then.",
+                         "m-3": "And more."}
+    assert Utterance.objects.get(meeting=meeting, message_id="m-2").speaker.name == "Bob"
+    assert Utterance.objects.get(meeting=other).text == "Same id, other meeting."
+    action = Insight.objects.get(meeting=meeting, provider_id="i-1")
+    assert [u.message_id for u in action.utterances.all()] == ["m-1"]
+    assert SearchEntry.objects.get(insight=action).said_by.name == "Ann"
+    assert {e.utterance.message_id for e in SearchEntry.objects.filter(meeting=meeting, kind="utterance")} == {
+        "m-0", "m-1", "m-2", "m-3"}
+    topic = Topic.objects.get(meeting=meeting)
+    assert sorted(topic.utterances.values_list("message_id", flat=True)) == ["m-1", "m-2"]
+    assert SearchEntry.objects.filter(topic=topic, text="deck").exists()
+    assert sorted(Speaker.objects.filter(meeting=meeting).values_list("name", flat=True)) == ["Ann", "Bob"]
+    # The log holds every event, with the payload as given.
+    logged = MeetingEvent.objects.get(meeting=meeting, seq=8)
+    assert logged.type == "topic_response" and logged.payload == batch[-1][1]

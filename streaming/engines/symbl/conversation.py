@@ -10,6 +10,7 @@ speaker, text or times Symbl changed afterwards (Speakers API, re-processing) ar
 ``message_correction`` event (``streaming/events.py``), so the event log and every live page see
 the correction; reconciling again finds nothing left to correct.
 """
+import asyncio
 import logging
 
 from asgiref.sync import sync_to_async
@@ -58,29 +59,31 @@ def insight_event(item, kind):
 async def reconcile(client, meeting_id, conversation_id, emit):
     """Fetch the conversation and emit what it holds; returns counts of what was fetched.
 
-    ``emit`` is the persisting coroutine; raises :class:`~.client.SymblError` when Symbl fails.
+    ``emit`` is the persisting coroutine; the events are emitted together once everything is
+    fetched, so that a persister that stores concurrent events together (:func:`~streaming.persist.apersist_event`)
+    stores them in one transaction. Raises :class:`~.client.SymblError` when Symbl fails (then
+    nothing is emitted).
     """
     messages = await client.messages(conversation_id)
     bodies = [message_event(m)["messages"][0] for m in messages if (m.get("text") or "").strip()]
-    for body in bodies:
-        # Already delivered live: dropped by the persister (same id). Missed live: added.
-        await emit({"type": "message_response", "messages": [body]})
+    # Compared with what was delivered live, before any of it is stored: a message missed live is
+    # added with Symbl's text, so it has nothing to correct.
     changed = await sync_to_async(corrections)(meeting_id, bodies)
+    # Already delivered live: dropped by the persister (same id). Missed live: added.
+    batch = [{"type": "message_response", "messages": [body]} for body in bodies]
     if changed:
         # Through the persister, not the ORM: the event log (what live pages replay) records it.
-        await emit(events.message_correction(changed))
+        batch.append(events.message_correction(changed))
     counts = {"messages": len(messages), "corrected": len(changed)}
     for kind, fetch in (("question", client.questions), ("action_item", client.action_items),
                         ("follow_up", client.follow_ups)):
         items = await fetch(conversation_id)
         counts[kind] = len(items)
-        for item in items:
-            if (item.get("text") or "").strip():
-                await emit(insight_event(item, kind))
+        batch.extend(insight_event(item, kind) for item in items if (item.get("text") or "").strip())
     topics = [t for t in await client.topics(conversation_id) if (t.get("text") or "").strip()]
     counts["topics"] = len(topics)
     if topics:
-        await emit(events.topic_response(
+        batch.append(events.topic_response(
             {"id": str(t.get("id") or ""), "phrases": t["text"], "score": float(t.get("score") or 0), "type": "topic",
              "messageReferences": [{"id": str(m)} for m in t.get("messageIds") or []]} for t in topics))
     try:
@@ -89,7 +92,7 @@ async def reconcile(client, meeting_id, conversation_id, emit):
         summary = []  # documented 404 while Symbl is still processing: the live summary stays
     counts["summary"] = len(summary)
     if summary:
-        await emit({"type": "summary_response", "summary": [
+        batch.append({"type": "summary_response", "summary": [
             {"id": str(s.get("id") or events.new_id()), "text": s.get("text") or "",
              "messageRefs": [{"id": str(r.get("id"))} for r in s.get("messageRefs") or [] if isinstance(r, dict)]}
             for s in summary]})
@@ -100,9 +103,11 @@ async def reconcile(client, meeting_id, conversation_id, emit):
     missed = await sync_to_async(missed_tracker_hits)(meeting_id, detected if isinstance(detected, list) else [])
     counts["tracker_hits"] = sum(len(m["messageRefs"]) for t in missed for m in t["matches"])
     if missed:
-        await emit({"type": "tracker_response", "isFinal": True, "trackers": missed})
+        batch.append({"type": "tracker_response", "isFinal": True, "trackers": missed})
     members = await client.members(conversation_id)
     analytics = await client.analytics(conversation_id)
+    # Started in order, so the persister stores them in this order.
+    await asyncio.gather(*(emit(event) for event in batch))
     await sync_to_async(_store)(meeting_id, conversation_id, members, analytics)
     return counts
 
