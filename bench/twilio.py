@@ -1,8 +1,9 @@
 """Benchmark of Twilio calls into one Parley process, on the symbl engine, against the emulators.
 
-    .venv/bin/python -m bench.twilio [--ns 1,10,50,100,200] [--seconds 20] [--no-peer] [--json]
+    .venv/bin/python -m bench.twilio [--ns 1,10,50,100,200] [--seconds 20] [--ramp 0] [--no-peer] [--json]
 
-For each N: N simultaneous calls placed by the Twilio emulator (``tests/fakes/twilio.py``: signed
+For each N: N simultaneous calls (placed at the same instant, or one every ``ramp / N`` s) placed
+by the Twilio emulator (``tests/fakes/twilio.py``: signed
 voice webhook, signed media socket, 20 ms mu-law frames of a real recording at real-time pace,
 ``<Connect>`` calls, so the inbound track) into one Parley server process (Daphne with its
 embedded session runners, the Twilio routes composed as proposed for ``config/asgi.py``), each
@@ -14,7 +15,11 @@ call's audio forwarded to the Symbl emulator's Streaming API. Printed per N:
   two loopback hops included). ``all`` counts every frame, so Parley's ~100 ms aggregation
   (5 frames a send, as Symbl's guidance asks) shows as up to 80 ms of waiting; ``sent`` counts
   the frames that complete a send (for a relay that forwards each frame, every frame);
-* CPU s per call-minute: the server process's user+system CPU time over the load, per minute of call;
+* CPU s per call-minute: the server process's user+system CPU time over the load, per minute of
+  call; ``under way``: the same while every call is in progress (from 3 s after the last call was
+  placed to 1 s before the first one ends), and ``setup ms/call``: what the rest of the load cost
+  per call beyond that rate (answering the webhook, starting and ending the session; for Parley
+  also reconciling the call with Symbl's Conversation API, eager on the embedded default);
 * late: frames that had not reached Symbl 2 s after the last call ended;
 * pace: whether every frame arrived and the p99 ``sent`` delay is under 50 ms.
 
@@ -22,9 +27,11 @@ Delays are those of a call in progress: frames of a call's first 2 s, which wait
 session starts (Parley: a runner claims the meeting and opens Symbl; the relay: it opens Symbl),
 are left out of them and shown apart (``p99 start``). One warm-up call runs before the loads.
 
-Then the largest N that keeps pace. With Node (``bench/peers``, ``npm ci`` on first use), the same
-load goes through a minimal Node relay (Express and ws, the shape of Symbl's Twilio post, forwarding
-each frame as it comes) and both are printed side by side.
+Then the largest N that keeps pace. The same load then goes through two minimal relays that only
+forward audio and drop what Symbl answers: the same relay as a bare ASGI app under Daphne
+(``bench/peers/daphne_relay.py``: what Parley's server stack costs before Parley does anything),
+and, with Node (``bench/peers``, ``npm ci`` on first use), a Node relay (Express and ws, the shape of
+Symbl's Twilio post, forwarding each frame as it comes); all are printed side by side.
 
 A benchmark, not a test: it prints figures and never fails on them. The load generator and the
 Symbl emulator share this process; its own CPU is printed too, since on a small machine it can be
@@ -182,10 +189,10 @@ def timed_symbl():
     return TimedSymbl(app_id=APP_ID, app_secret=APP_SECRET)
 
 
-async def steady_cpu(pid, seconds):
+async def steady_cpu(pid, seconds, ramp):
     """``(CPU s, s)`` of process ``pid`` while every call is under way: from STARTUP_S + 1 s after
-    they were placed to 1 s before their recordings end (their setup and teardown left out)."""
-    start, end = STARTUP_S + 1, seconds - 1
+    the last was placed to 1 s before the first one's recording ends (setups and teardowns left out)."""
+    start, end = ramp + STARTUP_S + 1, seconds - 1
     if end - start < 2:
         return 0.0, 0.0
     await asyncio.sleep(start)
@@ -194,15 +201,19 @@ async def steady_cpu(pid, seconds):
     return cpu_seconds(pid) - cpu, time.monotonic() - at
 
 
-async def load(twilio, symbl, voice_url, pid, n, seconds, offset):
-    """Place ``n`` calls at once; returns the figures of this load."""
+async def load(twilio, symbl, voice_url, pid, n, seconds, offset, ramp=0.0):
+    """Place ``n`` calls, at once or one every ``ramp / n`` s; returns the figures of this load."""
     symbl.arrivals.clear()
     numbers = [f"+1415{offset + i:07d}" for i in range(n)]
     cpu_before, cpu_self_before, began = cpu_seconds(pid), time.process_time(), time.monotonic()
-    steady = asyncio.create_task(steady_cpu(pid, seconds))
-    results = await asyncio.gather(*(twilio.place_call(voice_url, account_sid=ACCOUNT_SID, from_=number,
-                                                       inbound=RECORDING, max_ms=seconds * 1000, speed=1.0)
-                                     for number in numbers), return_exceptions=True)
+    steady = asyncio.create_task(steady_cpu(pid, seconds, ramp))
+
+    async def call(i, number):
+        await asyncio.sleep(i * ramp / n)
+        return await twilio.place_call(voice_url, account_sid=ACCOUNT_SID, from_=number, inbound=RECORDING,
+                                       max_ms=seconds * 1000, speed=1.0)
+
+    results = await asyncio.gather(*(call(i, number) for i, number in enumerate(numbers)), return_exceptions=True)
     ended = time.monotonic()
     steady_cpu_s, steady_s = await steady
     await asyncio.sleep(2)  # the last sends and the Symbl stops
@@ -272,7 +283,7 @@ def table(name, rows):
     return largest
 
 
-async def bench(ns, seconds, peer):
+async def bench(ns, seconds, peer, ramp=0.0):
     from tests.fakes.twilio import TwilioFake
 
     symbl = timed_symbl()
@@ -293,7 +304,7 @@ async def bench(ns, seconds, peer):
             await load(twilio, symbl, voice_url, process.pid, 1, 3, offset=9_000_000)
             rows = []
             for i, n in enumerate(ns):
-                rows.append(await load(twilio, symbl, voice_url, process.pid, n, seconds, offset=i * 1000))
+                rows.append(await load(twilio, symbl, voice_url, process.pid, n, seconds, offset=i * 1000, ramp=ramp))
                 print(f"{name} N={n}: {rows[-1]['frames_per_s']:.0f} frames/s, p99 {rows[-1]['p99_sent_ms']:.1f} ms",
                       file=sys.stderr, flush=True)
             figures[name] = rows
@@ -314,7 +325,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.twilio", description=__doc__.split("\n\n")[0])
     parser.add_argument("--ns", default="1,10,50,100,200", help="simultaneous calls, comma-separated")
     parser.add_argument("--seconds", type=int, default=20, help="length of each call (s of a real recording)")
-    parser.add_argument("--no-peer", action="store_true", help="skip the Node relay")
+    parser.add_argument("--ramp", type=float, default=0.0,
+                        help="seconds over which each load's calls are placed (0: all at the same instant)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the relays Parley is compared with")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -323,12 +336,13 @@ def main(argv=None):
         serve(args.serve)
         return
     ns = [int(n) for n in args.ns.split(",")]
-    figures = asyncio.run(bench(ns, args.seconds, not args.no_peer))
+    figures = asyncio.run(bench(ns, args.seconds, not args.no_peer, args.ramp))
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"\n{len(ns)} loads of simultaneous {args.seconds}-s Twilio calls at real-time pace, symbl engine, "
-          f"on {os.cpu_count()} CPUs")
+    placed = f"placed over {args.ramp:g} s" if args.ramp else "placed at the same instant"
+    print(f"\n{len(ns)} loads of simultaneous {args.seconds}-s Twilio calls ({placed}) at real-time pace, symbl "
+          f"engine, on {os.cpu_count()} CPUs")
     largest = {name: table(name, rows) for name, rows in figures.items()}
     if len(figures) > 1:
         names = list(figures)
