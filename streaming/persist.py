@@ -49,6 +49,7 @@ TRANSITIONS = {
     "failed": set(),
 }
 
+
 class TransitionError(events.ProtocolError):
     """A session_status event that would move a meeting along an edge TRANSITIONS lacks."""
 
@@ -85,11 +86,11 @@ async def apersist_event(meeting_id, event, runner_id=None):
 
 
 class _Batcher:
-    """A queue of pending events and one task draining it in batches. There is one per event loop
-    and shard: with ``PERSIST_THREADS`` > 1 (PostgreSQL) meetings are spread over that many
-    threads, each with its own connection, so that one meeting's round trips to the database do
-    not wait for another's; a meeting always goes to the same shard, which keeps its order. With
-    one (SQLite: a single writer anyway) the batches run where Django's other sync code runs."""
+    """A queue of pending events and one task draining it in batches, paced while many meetings
+    are storing events (see :meth:`_drain`). There is one per event loop and shard: with
+    ``PERSIST_THREADS`` > 1 meetings are spread over that many threads, each with its own
+    connection; a meeting always goes to the same shard, which keeps its order. With one (the
+    default) the batches run where Django's other sync code runs."""
 
     _by_shard = {}
 
@@ -175,9 +176,10 @@ class _Batcher:
                 self.publisher = asyncio.ensure_future(self._publish())
 
     def _count(self, now, batch):
+        """Busy: events of BUSY_MEETINGS meetings or more this second or the one before."""
         second = int(now)
         if second != self.second:
-            self.busy = len(self.meetings) >= BUSY_MEETINGS
+            self.busy = second == self.second + 1 and len(self.meetings) >= BUSY_MEETINGS
             self.second, self.meetings = second, set()
         self.meetings.update(meeting_id for (meeting_id, _, _), _ in batch)
         self.busy = self.busy or len(self.meetings) >= BUSY_MEETINGS
@@ -272,23 +274,14 @@ def _append_all(work):
         if runner_id is not None and holder != runner_id:
             raise LeaseLost(f"meeting {meeting_id} is held by {holder or 'no runner'}, not {runner_id}")
         projection.add(meeting_id, kind, event)
-        stored.append(StoredEvent(meeting_id, seq, kind, event, key))
+        row = MeetingEvent(meeting_id=meeting_id, seq=seq, type=kind, payload=event, dedupe_key=key,
+                           created_at=timezone.now())
+        # Encoded once: the log's row and the browsers' frame (relay_frame) both use it.
+        row.payload_json = json.dumps(event)
+        stored.append(row)
     projection.flush()
     _insert_log([s for s in stored if s is not None])
     return stored
-
-
-class StoredEvent(MeetingEvent):
-    """A :class:`~meetings.models.MeetingEvent` the persister wrote, with its payload's JSON text
-    (encoded once: the log's row and the browsers' frame both use it)."""
-
-    class Meta:
-        proxy = True
-
-    def __init__(self, meeting_id, seq, kind, event, key):
-        super().__init__(meeting_id=meeting_id, seq=seq, type=kind, payload=event, dedupe_key=key,
-                         created_at=timezone.now())
-        self.payload_json = json.dumps(event)
 
 
 def _insert_log(rows):
