@@ -2,10 +2,9 @@
 
 What is searched: final utterances, insights, topics, meeting titles and participant names, one
 :class:`~meetings.models.SearchEntry` row each, kept current by the ``post_save`` handlers below
-and ``m2m_changed`` (every write path saves through the ORM: the persister's projections,
-imports, renames, action-item edits, Symbl reconciliation), by :func:`index_new_utterances`,
-:func:`index_new_insights` and :func:`index_new_topics` where the persister creates rows in bulk, and removed with their source
-row by ``ON DELETE CASCADE``. Only final utterances are indexed.
+and ``m2m_changed`` for rows saved through the ORM (imports, renames, action-item edits, the
+persister's corrections), by :func:`index_new` for the rows the persister creates in bulk, and
+removed with their source row by ``ON DELETE CASCADE``. Only final utterances are indexed.
 
 The query language is web-search syntax, parsed here once for both engines (:func:`parse`):
 words are ANDed, ``OR`` between two terms, ``"quoted phrases"``, ``-word`` / ``-"phrase"``
@@ -74,24 +73,14 @@ def _entry(kind, instance, text, meeting_id, created, **extra):
                                                                        **fields})
 
 
-def index_new_utterances(utterances):
-    """Entries for utterances just created with ``bulk_create`` (which sends no ``post_save``):
-    one INSERT for all of them."""
-    SearchEntry.objects.bulk_create([SearchEntry(utterance=u, meeting_id=u.meeting_id, kind="utterance", text=u.text,
-                                                 said_by_id=u.speaker_id) for u in utterances])
-
-
-def index_new_insights(insights, said_by):
-    """Entries for insights just created with ``bulk_create``, already linked to their utterances;
-    ``said_by`` maps each insight's id to who said its first utterance (None: nobody known)."""
-    SearchEntry.objects.bulk_create([SearchEntry(insight=i, meeting_id=i.meeting_id, kind="insight", text=i.text,
-                                                 said_by_id=said_by.get(i.pk)) for i in insights])
-
-
-def index_new_topics(topics):
-    """Entries for topics just created with ``bulk_create``: one INSERT for all of them."""
-    SearchEntry.objects.bulk_create([SearchEntry(topic=t, meeting_id=t.meeting_id, kind="topic", text=t.phrase)
-                                     for t in topics])
+def index_new(kind, rows, said_by=None):
+    """Entries for ``rows`` of ``kind`` (``"utterance"``, ``"insight"`` or ``"topic"``) just created
+    with ``bulk_create``, which sends no ``post_save``: one INSERT for all of them. ``said_by`` maps
+    a row's id to the speaker it is attributed to (absent: nobody)."""
+    said_by = said_by or {}
+    SearchEntry.objects.bulk_create([
+        SearchEntry(**{kind: row}, meeting_id=row.meeting_id, kind=kind, text=row.phrase if kind == "topic" else row.text,
+                    said_by_id=said_by.get(row.pk)) for row in rows])
 
 
 def _on_utterance(sender, instance, created, raw=False, **kwargs):

@@ -122,9 +122,6 @@ class MeetingRelayConsumer(ReceivesDirectly, AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "snapshot", "seq": seq, "meeting": detail})
         await self._replay()
 
-    async def disconnect(self, code):
-        await self._unwatch()
-
     async def _unwatch(self):
         group, self.group = self.group, None
         if group is not None:

@@ -393,7 +393,7 @@ async def apublish(meeting_id, seq, event, event_json=None):
     layer = get_channel_layer(LIVE_LAYER)
     if layer is None:
         return
-    group = f"meeting.{meeting_id}"
+    group = Meeting.group_for(meeting_id)
     try:
         await layer.group_send(group, {"type": "meeting.event", "group": group, "seq": seq,
                                        "frame": relay_frame(seq, event, event_json)})
@@ -462,7 +462,7 @@ def _store_utterances(messages):
         new.append(Utterance(meeting_id=meeting_id, message_id=message["id"], text=message["payload"]["content"].strip(),
                              speaker_id=_speaker_id(meeting_id, message.get("from")), start_ms=start_ms, end_ms=end_ms))
     Utterance.objects.bulk_create(new)
-    search.index_new_utterances(new)
+    search.index_new("utterance", new, {u.pk: u.speaker_id for u in new})
 
 
 def _project_message_correction(meeting, event):
@@ -537,7 +537,7 @@ def _store_insights(items):
         # Who said an insight is who said its first utterance (as meetings.search keeps it).
         said_by[insight.pk] = linked[0][2] if linked else None
     Link.objects.bulk_create(links)
-    search.index_new_insights(new, said_by)
+    search.index_new("insight", new, said_by)
 
 
 def _project_topic_response(meeting, event):
@@ -557,7 +557,7 @@ def _project_topic_response(meeting, event):
             topic.score = score
             rescored.append(topic)
     Topic.objects.bulk_create(new)
-    search.index_new_topics(new)
+    search.index_new("topic", new)
     topics.update((topic.phrase, topic) for topic in new)
     # Only the score changed: the search index, which holds the phrase, has nothing to update.
     Topic.objects.bulk_update(rescored, ["score"])

@@ -97,7 +97,12 @@ class Meeting(models.Model):
     @property
     def group_name(self):
         """The Channels group every browser watching this meeting joins."""
-        return f"meeting.{self.pk}"
+        return self.group_for(self.pk)
+
+    @staticmethod
+    def group_for(meeting_id):
+        """:attr:`group_name` of the meeting with id ``meeting_id``, without loading it."""
+        return f"meeting.{meeting_id}"
 
 
 class Speaker(models.Model):
