@@ -301,14 +301,15 @@ def _insert_log(rows):
 class _Projection:
     """The hub rows a batch's events make, in the batch's order.
 
-    Most of a live session's events that project onto rows are final results, ``message_response``
-    and ``insight_response``: those are gathered and written together, a query or two per table
-    for the whole batch. Any other event first writes what was gathered, so it sees the rows of
-    the events before it."""
+    Most of a live session's events that project onto rows are final results, ``message_response``,
+    ``insight_response`` and ``topic_response``: those are gathered and written together, a query
+    or two per table for the whole batch, utterances first (what insights and topics link to).
+    Any other event first writes what was gathered, so it sees the rows of the events before it."""
 
     def __init__(self):
         self.messages = []  # [(meeting_id, message of a message_response)]
         self.insights = []  # [(meeting_id, insight of an insight_response)]
+        self.topics = {}  # {meeting_id: {phrase: (score, message ids)}}, the batch's lists merged
 
     def add(self, meeting_id, kind, event):
         if kind == "recognition_result":
@@ -322,6 +323,11 @@ class _Projection:
             self.messages.extend((meeting_id, message) for message in event["messages"])
         elif kind == "insight_response":
             self.insights.extend((meeting_id, insight) for insight in event["insights"])
+        elif kind == "topic_response":
+            wanted = self.topics.setdefault(meeting_id, {})
+            for item in event["topics"]:
+                refs = [r["id"] for r in item.get("messageReferences") or [] if isinstance(r, dict) and r.get("id")]
+                wanted[item["phrases"].strip()[:200]] = float(item.get("score") or 0), refs
         else:
             self.flush()
             # Most events only need the meeting's id; a status change reads the rest.
@@ -335,6 +341,9 @@ class _Projection:
         if self.insights:
             _store_insights(self.insights)
             self.insights = []
+        if self.topics:
+            _store_topics(self.topics)
+            self.topics = {}
 
 
 def _stored_keys(work):
@@ -343,7 +352,7 @@ def _stored_keys(work):
     if not keyed:
         return set()
     found = MeetingEvent.objects.filter(meeting_id__in={m for m, _ in keyed}, dedupe_key__in={k for _, k in keyed})
-    return keyed & set(found.values_list("meeting_id", "dedupe_key"))
+    return keyed & set(found.order_by().values_list("meeting_id", "dedupe_key"))
 
 
 def _take_seqs(work):
@@ -452,7 +461,7 @@ def _store_utterances(messages):
     (_take_seqs), so plain INSERTs are safe."""
     known = set(Utterance.objects.filter(meeting_id__in={m for m, _ in messages},
                                          message_id__in={message["id"] for _, message in messages})
-                .values_list("meeting_id", "message_id"))
+                .order_by().values_list("meeting_id", "message_id"))
     new = []
     for meeting_id, message in messages:
         if (meeting_id, message["id"]) in known:
@@ -508,7 +517,7 @@ def _store_insights(items):
     for meeting_id, item in items:
         wanted.setdefault((meeting_id, item["id"]), item)
     known = set(Insight.objects.filter(meeting_id__in={m for m, _ in wanted}, provider_id__in={i for _, i in wanted})
-                .values_list("meeting_id", "provider_id"))
+                .order_by().values_list("meeting_id", "provider_id"))
     new = []
     for (meeting_id, provider_id), item in wanted.items():
         if (meeting_id, provider_id) in known:
@@ -526,7 +535,7 @@ def _store_insights(items):
     refs = {(i.meeting_id, ref) for i in new for ref in i.refs}
     if refs:
         for meeting_id, message_id, pk, start_ms, speaker_id in Utterance.objects.filter(
-                meeting_id__in={m for m, _ in refs}, message_id__in={r for _, r in refs}).values_list(
+                meeting_id__in={m for m, _ in refs}, message_id__in={r for _, r in refs}).order_by().values_list(
                 "meeting_id", "message_id", "pk", "start_ms", "speaker_id"):
             said[(meeting_id, message_id)] = (start_ms, pk, speaker_id)
     Link = Insight.utterances.through
@@ -540,42 +549,43 @@ def _store_insights(items):
     search.index_new("insight", new, said_by)
 
 
-def _project_topic_response(meeting, event):
-    # Symbl sends the whole list again whenever a topic changes: a few queries for the list,
-    # whatever its length, since this runs for every one of them.
-    wanted = {}
-    for item in event["topics"]:
-        refs = [r["id"] for r in item.get("messageReferences") or [] if isinstance(r, dict) and r.get("id")]
-        wanted[item["phrases"].strip()[:200]] = float(item.get("score") or 0), refs
-    topics = {t.phrase: t for t in Topic.objects.filter(meeting=meeting, phrase__in=wanted)}
-    new, rescored = [], []
-    for phrase, (score, _) in wanted.items():
-        topic = topics.get(phrase)
-        if topic is None:
-            new.append(Topic(meeting=meeting, phrase=phrase, score=score))
-        elif topic.score != score:
-            topic.score = score
-            rescored.append(topic)
+def _store_topics(lists):
+    """The topics of ``{meeting_id: {phrase: (score, message ids)}}``, merged from a batch's
+    ``topic_response`` events in order (Symbl sends the whole list again whenever a topic changes,
+    so a later list's score and references replace an earlier one's): a query or two per table
+    for the lot. A topic no longer listed is kept, with the utterances it had; so is a listed
+    topic without references."""
+    # Ids and scores only: the meetings' whole lists come back each time, most of them unchanged.
+    stored = {(meeting_id, phrase): (pk, score) for pk, meeting_id, phrase, score in Topic.objects.filter(
+        meeting_id__in=lists).order_by().values_list("pk", "meeting_id", "phrase", "score")}
+    refs, new, rescored = [], [], []  # refs: [(topic, its message ids)]
+    for meeting_id, wanted in lists.items():
+        for phrase, (score, message_ids) in wanted.items():
+            pk, stored_score = stored.get((meeting_id, phrase), (None, None))
+            topic = Topic(pk=pk, meeting_id=meeting_id, phrase=phrase, score=score)
+            if pk is None:
+                new.append(topic)
+            elif stored_score != score:
+                rescored.append(topic)
+            if message_ids:
+                refs.append((topic, message_ids))
     Topic.objects.bulk_create(new)
     search.index_new("topic", new)
-    topics.update((topic.phrase, topic) for topic in new)
     # Only the score changed: the search index, which holds the phrase, has nothing to update.
     Topic.objects.bulk_update(rescored, ["score"])
-    _link_topics(meeting, {topics[phrase].pk: refs for phrase, (_, refs) in wanted.items() if refs})
-
-
-def _link_topics(meeting, refs_by_topic):
-    """Make each topic's utterances those its message references name (a topic without
-    references keeps what it had)."""
-    if not refs_by_topic:
+    if not refs:
         return
-    utterance_ids = dict(Utterance.objects.filter(
-        meeting=meeting, message_id__in={r for refs in refs_by_topic.values() for r in refs}
-    ).values_list("message_id", "pk"))
-    wanted = {(topic_id, utterance_ids[r]) for topic_id, refs in refs_by_topic.items() for r in refs
-              if r in utterance_ids}
+    # Each topic's utterances become those its message references name.
+    said = {}
+    for meeting_id, message_id, pk in Utterance.objects.filter(
+            meeting_id__in={t.meeting_id for t, _ in refs},
+            message_id__in={r for _, message_ids in refs for r in message_ids}).order_by().values_list(
+            "meeting_id", "message_id", "pk"):
+        said[(meeting_id, message_id)] = pk
+    wanted = {(topic.pk, said[(topic.meeting_id, r)]) for topic, message_ids in refs for r in message_ids
+              if (topic.meeting_id, r) in said}
     Link = Topic.utterances.through
-    current = {(t, u): pk for pk, t, u in Link.objects.filter(topic_id__in=refs_by_topic)
+    current = {(t, u): pk for pk, t, u in Link.objects.filter(topic_id__in=[t.pk for t, _ in refs])
                .values_list("pk", "topic_id", "utterance_id")}
     stale = [pk for pair, pk in current.items() if pair not in wanted]
     if stale:
@@ -617,10 +627,10 @@ def _project_progress(meeting, event):
     Meeting.objects.filter(pk=meeting.pk).update(progress=event["percent"])
 
 
-# Final results, message_response and insight_response are written by _Projection, set-wise.
+# Final results, message_response, insight_response and topic_response are written by
+# _Projection, set-wise.
 _PROJECTORS = {
     "message_correction": _project_message_correction,
-    "topic_response": _project_topic_response,
     "summary_response": _project_summary_response,
     "session_status": _project_session_status,
     "progress": _project_progress,

@@ -84,8 +84,13 @@ def release(meeting_id, runner_id):
 
 
 def _drop_broken_connection():
-    """What Django does between requests: drop a connection that broke or grew too old."""
-    if not connection.in_atomic_block:
+    """What Django does between requests, drop a connection that broke or grew too old, except
+    that without persistent connections (``CONN_MAX_AGE`` 0, the embedded default) a healthy one
+    is kept: the runners and their persister share it for the process's life, and reopening it at
+    every claim made their next batch of events open it again."""
+    if connection.in_atomic_block:
+        return
+    if connection.settings_dict["CONN_MAX_AGE"] or (connection.errors_occurred and not connection.is_usable()):
         close_old_connections()
 
 

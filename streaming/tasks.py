@@ -1,15 +1,19 @@
 """Celery tasks of the streaming app (the Celery app: ``config/celery.py``; eager on the embedded default)."""
+import asyncio
 import logging
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from celery import shared_task
+from django.conf import settings
 
 from .engines.symbl.client import RateLimited, ServerError
 
 log = logging.getLogger(__name__)
 
+RECONCILE_RETRIES = 3
 
-@shared_task(autoretry_for=(ServerError, RateLimited), retry_backoff=True, max_retries=3)
+
+@shared_task(autoretry_for=(ServerError, RateLimited), retry_backoff=True, max_retries=RECONCILE_RETRIES)
 def reconcile_symbl_conversation(meeting_id):
     """After a Symbl session ends: make the Conversation API the source of truth for the meeting.
 
@@ -21,12 +25,17 @@ def reconcile_symbl_conversation(meeting_id):
     Returns the counts fetched (``corrected``: utterances corrected, ``tracker_hits``: hits added),
     or None when the meeting has no Symbl conversation.
     """
+    return async_to_sync(areconcile)(meeting_id)
+
+
+async def areconcile(meeting_id):
+    """:func:`reconcile_symbl_conversation`'s work, on the running event loop."""
     from .engines.symbl.conversation import reconcile
     from .engines.symbl.credentials import client_for
     from .models import SymblSession
     from .persist import apersist_event
 
-    state = SymblSession.objects.select_related("meeting").filter(meeting_id=meeting_id).first()
+    state = await sync_to_async(SymblSession.objects.select_related("meeting").filter(meeting_id=meeting_id).first)()
     if state is None or not state.conversation_id:
         log.warning("meeting %s has no Symbl conversation to reconcile", meeting_id)
         return None
@@ -35,8 +44,28 @@ def reconcile_symbl_conversation(meeting_id):
         # Events emitted together are stored together, in one transaction.
         await apersist_event(meeting_id, event)
 
-    async def run():
-        async with client_for(state.meeting) as client:
-            return await reconcile(client, meeting_id, state.conversation_id, emit)
+    async with client_for(state.meeting) as client:
+        return await reconcile(client, meeting_id, state.conversation_id, emit)
 
-    return async_to_sync(run)()
+
+async def reconcile_later(meeting_id):
+    """After a Symbl session: :func:`reconcile_symbl_conversation`, queued to a Celery worker in
+    production; on the embedded default, where Celery runs tasks eagerly, run here on the session's
+    event loop, retried as the task is (a task run eagerly would need a thread and an event loop of
+    its own, and its events would be stored apart from every other session's). Never raises: the
+    live transcript is complete without it, and the task can be run again."""
+    try:
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
+            await asyncio.to_thread(reconcile_symbl_conversation.delay, meeting_id)
+            return
+        for attempt in range(RECONCILE_RETRIES + 1):
+            try:
+                await areconcile(meeting_id)
+                return
+            except (ServerError, RateLimited) as exc:
+                if attempt == RECONCILE_RETRIES:
+                    raise
+                log.info("meeting %s: reconciliation with Symbl: %s; retry %d", meeting_id, exc, attempt + 1)
+                await asyncio.sleep(2 ** attempt)
+    except Exception:
+        log.exception("meeting %s: reconciliation with Symbl failed", meeting_id)

@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 
 from streaming.engines.base import EngineError
 from streaming.sources.base import Source
+from streaming.tasks import reconcile_later
 
 from ..models import DialIn, SummaryEmail
 from . import symbl as telephony
@@ -85,21 +86,10 @@ class DialInSource(Source):
             except TimeoutError:
                 log.warning("meeting %s: Symbl did not end the subscription within %s s", self.meeting.pk,
                             RELAY_DRAIN_SECONDS)
-            await _reconcile(self.meeting.pk)
+            await reconcile_later(self.meeting.pk)
         finally:
             if relay_task is not None and not relay_task.done():
                 relay_task.cancel()
                 await asyncio.gather(relay_task, return_exceptions=True)
             await client.aclose()
 
-
-async def _reconcile(meeting_id):
-    """The Conversation API as the source of truth, as after any Symbl session (eager on the
-    embedded default, a Celery task in production)."""
-    from streaming.tasks import reconcile_symbl_conversation
-
-    try:
-        await asyncio.to_thread(reconcile_symbl_conversation.delay, meeting_id)
-    except Exception:
-        # The live transcript is complete without it; the task can be run again.
-        log.exception("meeting %s: reconciliation with Symbl failed", meeting_id)

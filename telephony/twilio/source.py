@@ -320,7 +320,7 @@ class SymblTracks:
 
     async def close(self):
         from streaming.engines.symbl.client import SymblError
-        from streaming.tasks import reconcile_symbl_conversation
+        from streaming.tasks import reconcile_later
 
         try:
             # The other party's conversation first: the caller's conversation_completed ends the session.
@@ -332,7 +332,4 @@ class SymblTracks:
         finally:
             await self.client.aclose()
         if "inbound" in self.streams:
-            try:
-                await asyncio.to_thread(reconcile_symbl_conversation.delay, self.call.meeting_id)
-            except Exception:
-                log.exception("meeting %s: reconciliation with Symbl failed", self.call.meeting_id)
+            await reconcile_later(self.call.meeting_id)

@@ -59,3 +59,14 @@ async def test_the_expiry_sweep_runs_at_most_once_a_second(monkeypatch):
         await layer.receive(channel)
         clock[0] += 0.4
     assert sweeps == [1000.0, pytest.approx(1001.2)]
+
+
+async def test_a_message_of_immutable_values_is_handed_over_without_copying_them():
+    layer = InProcessChannelLayer()
+    channel = await layer.new_channel()
+    audio = bytes(800)
+    message = {"type": "twilio.media", "track": "inbound", "ulaw": audio, "ts": 20, "nested": {"a": [1]}}
+    await layer.send(channel, message)
+    received = await layer.receive(channel)
+    assert received == message and received is not message
+    assert received["ulaw"] is audio and received["nested"] is not message["nested"]

@@ -135,20 +135,36 @@ def test_insights_topics_and_summary_are_projected_with_their_utterances(meeting
     assert Summary.objects.get(meeting=meeting).text == "Ann will send the deck by Friday."
 
 
-def test_each_topic_response_replaces_the_topics_scores_and_utterances(meeting):
+@pytest.mark.parametrize("together", [False, True], ids=["one by one", "in one batch"])
+def test_each_topic_response_replaces_the_topics_scores_and_utterances(meeting, alice, together):
+    other = new_meeting(alice)
     for n, text in enumerate(["The deck is late.", "The budget for the deck.", "Budget review."], 1):
         persist_event(meeting.pk, said(f"m-{n}", text, 1000 * n, 1000 * n + 900))
-    persist_event(meeting.pk, events.topic_response([events.topic("deck", 0.7, ["m-1", "m-2"]),
-                                                     events.topic("budget", 0.4, ["m-2"])]))
-    persist_event(meeting.pk, events.topic_response([events.topic("deck", 0.9, ["m-2"]),
-                                                     events.topic("budget", 0.4, ["m-2", "m-3", "m-gone"]),
-                                                     events.topic("review", 0.2, [])]))
+    persist_event(other.pk, said("m-1", "Another deck.", 0, 900))
+    lists = [
+        (meeting.pk, events.topic_response([events.topic("deck", 0.7, ["m-1", "m-2"]),
+                                            events.topic("budget", 0.4, ["m-2"]), events.topic("launch", 0.3, ["m-3"])])),
+        (other.pk, events.topic_response([events.topic("deck", 0.5, ["m-1"])])),
+        # Symbl's next list: "launch" is no longer in it, and keeps what it had.
+        (meeting.pk, events.topic_response([events.topic("deck", 0.9, ["m-2"]),
+                                            events.topic("budget", 0.4, ["m-2", "m-3", "m-gone"]),
+                                            events.topic("review", 0.2, [])])),
+    ]
+    if together:
+        assert all(error is None for _, error in persist._store_batch([(m, e, None) for m, e in lists]))
+    else:
+        for meeting_id, event in lists:
+            persist_event(meeting_id, event)
 
-    topics = {t.phrase: (t.score, sorted(u.message_id for u in t.utterances.all()))
-              for t in Topic.objects.filter(meeting=meeting)}
-    assert topics == {"deck": (0.9, ["m-2"]), "budget": (0.4, ["m-2", "m-3"]), "review": (0.2, [])}
+    def topics(of):
+        return {t.phrase: (t.score, sorted(u.message_id for u in t.utterances.all()))
+                for t in Topic.objects.filter(meeting=of)}
+
+    assert topics(meeting) == {"deck": (0.9, ["m-2"]), "budget": (0.4, ["m-2", "m-3"]), "review": (0.2, []),
+                               "launch": (0.3, ["m-3"])}
+    assert topics(other) == {"deck": (0.5, ["m-1"])}
     assert set(SearchEntry.objects.filter(meeting=meeting, kind="topic").values_list("text", flat=True)) == {
-        "deck", "budget", "review"}
+        "deck", "budget", "review", "launch"}
 
 
 def test_status_events_drive_the_lifecycle(meeting):

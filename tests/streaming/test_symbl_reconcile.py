@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from meetings.models import Insight, Meeting, MeetingEvent, SearchEntry, Utterance
-from streaming import events
+from streaming import events, tasks
 from streaming.audio import iter_pcm
 from streaming.consumers import MeetingRelayConsumer
 from streaming.engines.base import SessionInfo
@@ -34,10 +34,10 @@ def account(symbl_account):
 @pytest.fixture
 def later(monkeypatch):
     """Streamed sessions end without reconciling: each test runs the reconciliation task itself."""
-    async def not_yet(self):
+    async def not_yet(meeting_id):
         return None
 
-    monkeypatch.setattr(SymblEngine, "_reconcile_later", not_yet)
+    monkeypatch.setattr(tasks, "reconcile_later", not_yet)
 
 
 async def stream(meeting, data_dir):

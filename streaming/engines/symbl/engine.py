@@ -154,7 +154,9 @@ class SymblEngine(Engine):
                     await self.stream.stop()
                 except SymblError as exc:
                     raise EngineError(_reason(exc)) from exc
-                await self._reconcile_later()
+                from ...tasks import reconcile_later
+
+                await reconcile_later(self.session.meeting_id)
         finally:
             await self.client.aclose()
 
@@ -185,16 +187,6 @@ class SymblEngine(Engine):
         completed = events.platform("conversation_completed", conversationId=conversation_id)
         completed["message"]["conversationId"] = conversation_id
         await self.emit(completed)
-
-    async def _reconcile_later(self):
-        from ...tasks import reconcile_symbl_conversation
-
-        # Eager on the embedded default (runs here, in a thread); queued to a worker in production.
-        try:
-            await asyncio.to_thread(reconcile_symbl_conversation.delay, self.session.meeting_id)
-        except Exception:
-            # The live transcript is complete without it; the task can be run again.
-            log.exception("meeting %s: reconciliation with Symbl failed", self.session.meeting_id)
 
     def abort(self):
         if self.stream is not None:
