@@ -21,6 +21,8 @@ import logging
 
 from channels.layers import get_channel_layer
 
+from .loops import loop_local
+
 log = logging.getLogger(__name__)
 
 RETRY_S = 1.0  # after the layer failed to receive (Redis restarting): how long before trying again
@@ -42,13 +44,7 @@ class Fanout:
 
     @classmethod
     def get(cls, alias):
-        loop = asyncio.get_running_loop()
-        fanout = cls._by_loop.get((loop, alias))
-        if fanout is None:
-            for done in [k for k in cls._by_loop if k[0].is_closed()]:  # tests make many loops
-                del cls._by_loop[done]
-            fanout = cls._by_loop[(loop, alias)] = cls(alias)
-        return fanout
+        return loop_local(cls._by_loop, alias, lambda: cls(alias))
 
     def __init__(self, alias):
         self.layer = get_channel_layer(alias)

@@ -25,6 +25,7 @@ from meetings import search
 from meetings.models import Insight, Meeting, MeetingEvent, Speaker, Summary, Topic, Utterance
 
 from . import events
+from .loops import loop_local
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +97,8 @@ class _Batcher:
 
     @classmethod
     def for_meeting(cls, meeting_id):
-        loop = asyncio.get_running_loop()
         threads = max(1, settings.PERSIST_THREADS)
-        key = (loop, threads, meeting_id % threads)
-        batcher = cls._by_shard.get(key)
-        if batcher is None:
-            # Finished loops (tests make many) are dropped with their batchers.
-            for done in [k for k in cls._by_shard if k[0].is_closed()]:
-                cls._by_shard.pop(done).close()
-            batcher = cls._by_shard[key] = cls(threads)
-        return batcher
+        return loop_local(cls._by_shard, (threads, meeting_id % threads), lambda: cls(threads), close=cls.close)
 
     def __init__(self, threads):
         self.interval = settings.PERSIST_INTERVAL_MS / 1000
@@ -452,6 +445,16 @@ def message_span_ms(message):
     return start_ms, start_ms + round(float(duration.get("duration") or 0) * 1000)
 
 
+def _utterances_named(pairs, *fields):
+    """``{(meeting_id, message_id): (fields…)}`` of the stored utterances among ``pairs`` (a set
+    of ``(meeting_id, message_id)``), one query whatever their number."""
+    if not pairs:
+        return {}
+    rows = Utterance.objects.filter(meeting_id__in={m for m, _ in pairs}, message_id__in={i for _, i in pairs})
+    return {(meeting_id, message_id): tuple(rest) for meeting_id, message_id, *rest in
+            rows.order_by().values_list("meeting_id", "message_id", *fields) if (meeting_id, message_id) in pairs}
+
+
 def _store_utterances(messages):
     """The utterances of ``[(meeting_id, message of a message_response)]``: one query for the
     message ids already stored, one INSERT for the new utterances and one for their search entries.
@@ -459,9 +462,7 @@ def _store_utterances(messages):
     A message id already stored keeps its utterance (the first delivery wins). No other writer can
     add one meanwhile: this transaction holds the meetings' rows since it took sequence numbers
     (_take_seqs), so plain INSERTs are safe."""
-    known = set(Utterance.objects.filter(meeting_id__in={m for m, _ in messages},
-                                         message_id__in={message["id"] for _, message in messages})
-                .order_by().values_list("meeting_id", "message_id"))
+    known = set(_utterances_named({(meeting_id, message["id"]) for meeting_id, message in messages}))
     new = []
     for meeting_id, message in messages:
         if (meeting_id, message["id"]) in known:
@@ -531,13 +532,8 @@ def _store_insights(items):
     if not new:
         return
     Insight.objects.bulk_create(new)
-    said = {}  # (meeting_id, message_id) -> (start_ms, utterance id, speaker id)
-    refs = {(i.meeting_id, ref) for i in new for ref in i.refs}
-    if refs:
-        for meeting_id, message_id, pk, start_ms, speaker_id in Utterance.objects.filter(
-                meeting_id__in={m for m, _ in refs}, message_id__in={r for _, r in refs}).order_by().values_list(
-                "meeting_id", "message_id", "pk", "start_ms", "speaker_id"):
-            said[(meeting_id, message_id)] = (start_ms, pk, speaker_id)
+    # (meeting_id, message_id) -> (start_ms, utterance id, speaker id)
+    said = _utterances_named({(i.meeting_id, ref) for i in new for ref in i.refs}, "start_ms", "pk", "speaker_id")
     Link = Insight.utterances.through
     links, said_by = [], {}
     for insight in new:
@@ -576,13 +572,8 @@ def _store_topics(lists):
     if not refs:
         return
     # Each topic's utterances become those its message references name.
-    said = {}
-    for meeting_id, message_id, pk in Utterance.objects.filter(
-            meeting_id__in={t.meeting_id for t, _ in refs},
-            message_id__in={r for _, message_ids in refs for r in message_ids}).order_by().values_list(
-            "meeting_id", "message_id", "pk"):
-        said[(meeting_id, message_id)] = pk
-    wanted = {(topic.pk, said[(topic.meeting_id, r)]) for topic, message_ids in refs for r in message_ids
+    said = _utterances_named({(topic.meeting_id, r) for topic, message_ids in refs for r in message_ids}, "pk")
+    wanted = {(topic.pk, said[(topic.meeting_id, r)][0]) for topic, message_ids in refs for r in message_ids
               if (topic.meeting_id, r) in said}
     Link = Topic.utterances.through
     current = {(t, u): pk for pk, t, u in Link.objects.filter(topic_id__in=[t.pk for t, _ in refs])

@@ -10,10 +10,12 @@ from .engines.symbl.client import RateLimited, ServerError
 
 log = logging.getLogger(__name__)
 
+# What Symbl may answer for a while (a 5xx, a 429): the reconciliation is tried again, so often.
+RECONCILE_RETRY_ON = (ServerError, RateLimited)
 RECONCILE_RETRIES = 3
 
 
-@shared_task(autoretry_for=(ServerError, RateLimited), retry_backoff=True, max_retries=RECONCILE_RETRIES)
+@shared_task(autoretry_for=RECONCILE_RETRY_ON, retry_backoff=True, max_retries=RECONCILE_RETRIES)
 def reconcile_symbl_conversation(meeting_id):
     """After a Symbl session ends: make the Conversation API the source of truth for the meeting.
 
@@ -62,7 +64,7 @@ async def reconcile_later(meeting_id):
             try:
                 await areconcile(meeting_id)
                 return
-            except (ServerError, RateLimited) as exc:
+            except RECONCILE_RETRY_ON as exc:
                 if attempt == RECONCILE_RETRIES:
                     raise
                 log.info("meeting %s: reconciliation with Symbl: %s; retry %d", meeting_id, exc, attempt + 1)
